@@ -1,0 +1,22 @@
+"""Hand-written Numba kernels: every piece of the network's math, as explicit loops.
+
+Each kernel is an `@njit(cache=True)` function that writes into arrays the caller allocates, in
+forward/backward pairs. `python -m kernels` lists them; `python -m kernels show NAME` inspects one.
+"""
+from kernels.activations import (relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
+                                 tanh_backward, tanh_forward)
+from kernels.augment import argmax_rows, shift_images
+from kernels.dropout import dropout_backward, dropout_forward, hash_uniform
+from kernels.loss import (softmax_cross_entropy_backward, softmax_cross_entropy_forward,
+                          softmax_forward)
+from kernels.matmul import (bias_backward, bias_forward, linear_backward, linear_forward,
+                            matmul_nn, matmul_nt, matmul_tn)
+from kernels.optim import adam_update, momentum_update, sgd_update
+
+ACTIVATIONS = {
+    "relu": (relu_forward, relu_backward),
+    "tanh": (tanh_forward, tanh_backward),
+    "sigmoid": (sigmoid_forward, sigmoid_backward),
+}
+# relu's derivative is read off its input z; tanh's and sigmoid's off their output a.
+BACKWARD_FROM_OUTPUT = {"relu": False, "tanh": True, "sigmoid": True}
