@@ -1,0 +1,104 @@
+"""The training loop: learning-rate schedules, per-epoch evaluation, history, best-model saving.
+
+`fit` drives `NeuralNetwork.train_epoch` (the compiled fast path) epoch by epoch, evaluates train
+and validation loss/accuracy without dropout or augmentation after each epoch, writes the history
+CSV, and saves the model whenever validation accuracy improves. A non-finite loss stops training
+with `TrainingDiverged` before anything is overwritten.
+"""
+import csv
+import io as _io
+import math
+import time
+
+import numpy as np
+
+from network.io import atomic_write
+
+SCHEDULES = ("constant", "cosine", "onecycle")
+HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+    def __init__(self, epoch, lr):
+        self.epoch, self.lr = epoch, lr
+        super().__init__(f"training diverged at epoch {epoch}: the loss is not finite; "
+                         f"try a lower learning rate, e.g. --lr {lr / 10:g}")
+
+
+def lr_schedule(name, lr, epochs, steps_per_epoch):
+    """Learning rate for every mini-batch step, shape (epochs * steps_per_epoch,).
+
+    constant   lr throughout
+    cosine     lr * (1 + cos(pi * t / T)) / 2, from lr down to 0 (t = step, T = total steps)
+    onecycle   linear warm-up from lr/10 to lr over the first 30% of steps, then cosine down to
+               lr/1000 (Smith & Topin's one-cycle policy)
+    """
+    total = epochs * steps_per_epoch
+    t = np.arange(total, dtype=np.float64)
+    if name == "constant":
+        return np.full(total, lr)
+    if name == "cosine":
+        return lr * 0.5 * (1.0 + np.cos(np.pi * t / total))
+    if name == "onecycle":
+        warm = max(1, int(0.3 * total))
+        up = lr / 10 + (lr - lr / 10) * t[:warm] / warm
+        frac = (t[warm:] - warm) / max(1, total - warm)
+        down = lr / 1000 + (lr - lr / 1000) * 0.5 * (1.0 + np.cos(np.pi * frac))
+        return np.concatenate([up, down])
+    raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {name!r}")
+
+
+def write_history(path, history):
+    """Write the per-epoch history (list of dicts) as CSV, atomically."""
+    buf = _io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(history)
+    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+
+
+def fit(model, x_train, y_train, x_val, y_val, *, epochs, batch_size, learning_rate,
+        schedule="constant", augment_shift=0, out=None, history_path=None, progress=True,
+        log=print, extra_metadata=None):
+    """Train `model` for `epochs`; return (history, best) where best = (epoch, val_acc).
+
+    The model with the best validation accuracy so far is saved to `out` after each improvement
+    (atomically; never on a diverged epoch).
+    """
+    from tqdm.auto import tqdm
+
+    steps = -(-len(x_train) // batch_size)
+    lrs = lr_schedule(schedule, learning_rate, epochs, steps)
+    history, best = [], (0, -1.0)
+    bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        run_loss = model.train_epoch(x_train, y_train, batch_size=batch_size,
+                                     learning_rate=lrs[(epoch - 1) * steps:epoch * steps],
+                                     augment_shift=augment_shift)
+        elapsed = time.perf_counter() - t0
+        if not math.isfinite(run_loss):
+            raise TrainingDiverged(epoch, float(lrs[(epoch - 1) * steps]))
+        train_loss, train_acc = model.evaluate(x_train, y_train)
+        val_loss, val_acc = model.evaluate(x_val, y_val)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            raise TrainingDiverged(epoch, float(lrs[(epoch - 1) * steps]))
+        row = {"epoch": epoch, "lr": float(lrs[epoch * steps - 1]), "train_loss": train_loss,
+               "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
+               "epoch_time_s": elapsed}
+        history.append(row)
+        improved = val_acc > best[1]
+        if improved:
+            best = (epoch, val_acc)
+            if out is not None:
+                model.save(out, epoch=epoch, val_accuracy=val_acc, val_loss=val_loss,
+                           **(extra_metadata or {}))
+        if history_path is not None:
+            write_history(history_path, history)
+        bar.set_postfix(val_acc=f"{val_acc:.4f}")
+        line = (f"epoch {epoch:3d}/{epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
+                f"val loss {val_loss:.4f} acc {val_acc:.4f}  ({elapsed:.2f} s){'  *best' if improved else ''}")
+        (tqdm.write if progress else log)(line)
+    return history, best

@@ -1,0 +1,158 @@
+#!/usr/bin/env python
+"""Train the MNIST network on the hand-written Numba kernels.
+
+    python train.py                       # the default run: 784-128-64-10 ReLU, Adam, ~98.5% test
+    python train.py --optimizer sgd --lr 0.01 --schedule constant --dropout 0 --augment-shift 0
+
+Loads and verifies MNIST (see network/data.py), splits the 60,000 training images 80/20 into
+train/validation (stratified, seeded), trains, and after every epoch evaluates both without dropout
+or augmentation. Writes the best model by validation accuracy (--out), results/history.csv,
+results/train_summary.json and plots/learning_curves.png. The test set is not touched: run
+evaluate.py for that.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+DEFAULTS = dict(layers="784,128,64,10", activation="relu", init="he", optimizer="adam", lr=0.003,
+                schedule="onecycle", batch_size=64, epochs=30, seed=0, val_split=0.2, l2=0.0,
+                dropout=0.1, augment_shift=2)
+
+
+class InputError(ValueError):
+    """A command-line value is out of range."""
+
+
+def build_parser():
+    from network.initializers import INITS
+    from network.model import ACTIVATIONS, OPTIMIZERS
+    from network.training import SCHEDULES
+    d = DEFAULTS
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--layers", default=d["layers"], help="comma-separated layer sizes, 784 first and 10 last (default %(default)s)")
+    p.add_argument("--activation", default=d["activation"], choices=ACTIVATIONS, help="hidden-layer activation (default %(default)s)")
+    p.add_argument("--init", default=d["init"], choices=INITS, help="weight initialisation (default %(default)s)")
+    p.add_argument("--optimizer", default=d["optimizer"], choices=OPTIMIZERS, help="update rule (default %(default)s)")
+    p.add_argument("--lr", type=float, default=d["lr"], help="learning rate; the peak rate for --schedule onecycle (default %(default)s)")
+    p.add_argument("--schedule", default=d["schedule"], choices=SCHEDULES, help="learning-rate schedule over the run (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="mini-batch size (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d["epochs"], help="passes over the training split (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d["seed"], help="seed for the split, weights, shuffling, dropout (default %(default)s)")
+    p.add_argument("--val-split", type=float, default=d["val_split"], help="fraction of the 60,000 training images held out for validation (default %(default)s)")
+    p.add_argument("--l2", type=float, default=d["l2"], help="L2 penalty on the weights (default %(default)s)")
+    p.add_argument("--dropout", type=float, default=d["dropout"], help="dropout probability on hidden units, 0 = off (default %(default)s)")
+    p.add_argument("--augment-shift", type=int, default=d["augment_shift"], help="random shifts of up to this many pixels, 0 = off (default %(default)s)")
+    p.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="floating-point type (default %(default)s)")
+    p.add_argument("--data-dir", default=None, help="directory with the four MNIST IDX files (.gz or raw); default: fetch and cache")
+    p.add_argument("--cache-dir", default=None, help="MNIST cache directory (default: $MNIST_CACHE_DIR or ~/.cache/mnist-from-scratch)")
+    p.add_argument("--subset", type=int, default=None, help="train on only the first N images of the training split (quick runs)")
+    p.add_argument("--out", default="models/best_model.npz", help="where the best model is saved (default %(default)s)")
+    p.add_argument("--history", default="results/history.csv", help="per-epoch history CSV (default %(default)s)")
+    p.add_argument("--summary", default="results/train_summary.json", help="run summary JSON (default %(default)s)")
+    p.add_argument("--plot", default="plots/learning_curves.png", help="learning-curve plot (default %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def check_args(a):
+    """Validate every value before any data is loaded; raise InputError with one line."""
+    try:
+        sizes = [int(s) for s in a.layers.split(",")]
+    except ValueError:
+        raise InputError(f"--layers must be comma-separated integers like 784,128,64,10; got {a.layers!r}") from None
+    if len(sizes) < 2 or any(s <= 0 for s in sizes):
+        raise InputError(f"--layers needs at least two positive sizes; got {a.layers!r}")
+    if sizes[0] != 784 or sizes[-1] != 10:
+        raise InputError(f"--layers must start with 784 (28x28 pixels) and end with 10 (digits); got {a.layers!r}")
+    if a.batch_size <= 0:
+        raise InputError(f"--batch-size must be a positive integer; got {a.batch_size}")
+    if a.epochs <= 0:
+        raise InputError(f"--epochs must be a positive integer; got {a.epochs}")
+    if not (math.isfinite(a.lr) and a.lr > 0):
+        raise InputError(f"--lr must be a positive finite number; got {a.lr}")
+    if not (0 < a.val_split < 1):
+        raise InputError(f"--val-split must lie strictly between 0 and 1; got {a.val_split}")
+    if not (math.isfinite(a.l2) and a.l2 >= 0):
+        raise InputError(f"--l2 must be a non-negative finite number; got {a.l2}")
+    if not (0 <= a.dropout < 1):
+        raise InputError(f"--dropout must lie in [0, 1); got {a.dropout}")
+    if not (0 <= a.augment_shift <= 8):
+        raise InputError(f"--augment-shift must be between 0 and 8 pixels; got {a.augment_shift}")
+    if a.seed < 0:
+        raise InputError(f"--seed must be a non-negative integer; got {a.seed}")
+    if a.subset is not None and a.subset <= 0:
+        raise InputError(f"--subset must be a positive integer; got {a.subset}")
+    return sizes
+
+
+def run(a, sizes):
+    import numpy as np
+
+    from network.data import load_mnist, preprocess, train_val_split
+    from network.model import NeuralNetwork
+    from network.plots import plot_learning_curves
+    from network.training import fit
+    from network.io import atomic_write
+
+    t_start = time.perf_counter()
+    (x_train, y_train), _ = load_mnist(data_dir=a.data_dir, cache_dir=a.cache_dir, progress=not a.no_progress)
+    (x_tr, y_tr), (x_val, y_val) = train_val_split(x_train, y_train, val_fraction=a.val_split, seed=a.seed)
+    if a.subset is not None:
+        x_tr, y_tr = x_tr[:a.subset], y_tr[:a.subset]
+    dtype = np.dtype(a.dtype)
+    x_tr, x_val = preprocess(x_tr, dtype), preprocess(x_val, dtype)
+    print(f"data: {len(x_tr)} train / {len(x_val)} validation images; network {sizes}, {a.activation}, "
+          f"{a.optimizer} lr {a.lr} ({a.schedule}), batch {a.batch_size}, {a.epochs} epochs, "
+          f"dropout {a.dropout}, l2 {a.l2}, shifts {a.augment_shift}")
+    net = NeuralNetwork(sizes, activation=a.activation, init=a.init, seed=a.seed, dtype=dtype,
+                        optimizer=a.optimizer, l2=a.l2, dropout=a.dropout)
+    t_train = time.perf_counter()
+    history, (best_epoch, best_val) = fit(
+        net, x_tr, y_tr, x_val, y_val, epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.lr,
+        schedule=a.schedule, augment_shift=a.augment_shift, out=a.out, history_path=a.history,
+        progress=not a.no_progress, extra_metadata={"train_args": vars(a)})
+    train_time = time.perf_counter() - t_train
+    plot_learning_curves(history, a.plot)
+    summary = {"best_epoch": best_epoch, "best_val_accuracy": best_val, "epochs": a.epochs,
+               "train_time_s": train_time, "wall_time_s": time.perf_counter() - t_start,
+               "epoch_time_median_s": float(np.median([h["epoch_time_s"] for h in history])),
+               "n_train": len(x_tr), "n_val": len(x_val), "model": a.out, "args": vars(a)}
+    atomic_write(a.summary, lambda f: f.write((json.dumps(summary, indent=2) + "\n").encode()))
+    print(f"best validation accuracy {best_val:.4f} at epoch {best_epoch}; model saved to {a.out}")
+    print(f"training {train_time:.1f} s, wall time {summary['wall_time_s']:.1f} s; "
+          f"history {a.history}, curves {a.plot}")
+
+
+def main(argv=None):
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        sizes = check_args(a)
+    except InputError as e:
+        parser.exit(2, f"error: {e}\n")
+    from network.data import DataError
+    from network.io import ModelFileError
+    from network.training import TrainingDiverged
+    try:
+        run(a, sizes)
+    except TrainingDiverged as e:
+        print(f"error: {e}; the best model so far stays in {a.out}", file=sys.stderr)
+        return 3
+    except (DataError, ModelFileError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: cannot write output ({e.strerror or e}: {e.filename or ''}); previous files are untouched",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the best model so far stays in " + a.out, file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
