@@ -10,7 +10,6 @@ or augmentation. Writes the best model by validation accuracy (--out), results/h
 results/train_summary.json and plots/learning_curves.png. The test set is not touched: run
 evaluate.py for that.
 """
-import argparse
 import json
 import math
 import os
@@ -31,7 +30,8 @@ def build_parser():
     from network.model import ACTIVATIONS, OPTIMIZERS
     from network.training import SCHEDULES
     d = DEFAULTS
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from network.cli import OneLineParser
+    p = OneLineParser(description=__doc__)
     p.add_argument("--layers", default=d["layers"], help="comma-separated layer sizes, 784 first and 10 last (default %(default)s)")
     p.add_argument("--activation", default=d["activation"], choices=ACTIVATIONS, help="hidden-layer activation (default %(default)s)")
     p.add_argument("--init", default=d["init"], choices=INITS, help="weight initialisation (default %(default)s)")

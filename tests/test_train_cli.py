@@ -1,0 +1,82 @@
+"""train.py from the command line: input checks before any data is loaded, and a short real run."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "MNIST_CACHE_DIR": "/nonexistent/should-not-be-read"})
+
+
+BAD = [
+    (["--batch-size", "0"], "--batch-size"),
+    (["--batch-size", "-5"], "--batch-size"),
+    (["--epochs", "0"], "--epochs"),
+    (["--lr", "0"], "--lr"),
+    (["--lr", "-0.1"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--lr", "inf"], "--lr"),
+    (["--val-split", "0"], "--val-split"),
+    (["--val-split", "1"], "--val-split"),
+    (["--layers", "784,128,64,9"], "--layers"),
+    (["--layers", "100,10"], "--layers"),
+    (["--layers", "784,0,10"], "--layers"),
+    (["--layers", "784,abc,10"], "--layers"),
+    (["--l2", "-1"], "--l2"),
+    (["--dropout", "1"], "--dropout"),
+    (["--augment-shift", "-1"], "--augment-shift"),
+    (["--seed", "-1"], "--seed"),
+    (["--subset", "0"], "--subset"),
+    (["--activation", "softplus"], "--activation"),
+    (["--init", "orthogonal"], "--init"),
+    (["--optimizer", "rmsprop"], "--optimizer"),
+    (["--schedule", "step"], "--schedule"),
+    (["--batch-size", "ten"], "--batch-size"),
+    (["--lr", "fast"], "--lr"),
+]
+
+
+@pytest.mark.parametrize("args,flag", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_one_line_nonzero_no_traceback(args, flag, tmp_path):
+    r = run(*args, "--out", str(tmp_path / "m.npz"))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and flag in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written, no data loaded (the cache dir is bogus)
+
+
+def test_help_lists_every_flag():
+    r = run("--help")
+    assert r.returncode == 0
+    for flag in ("--layers", "--activation", "--init", "--optimizer", "--lr", "--batch-size", "--epochs",
+                 "--seed", "--val-split", "--l2", "--dropout", "--data-dir", "--out"):
+        assert flag in r.stdout
+
+
+def test_short_run_on_real_mnist_writes_model_history_plot(tmp_path):
+    env_cache = {}
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), "--subset", "1000", "--epochs", "2",
+                        "--out", str(tmp_path / "m.npz"), "--history", str(tmp_path / "h.csv"),
+                        "--summary", str(tmp_path / "s.json"), "--plot", str(tmp_path / "lc.png"),
+                        "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, **env_cache})
+    assert r.returncode == 0, r.stderr
+    assert "epoch   2/2" in r.stdout
+    from network.model import NeuralNetwork
+    net = NeuralNetwork.load(tmp_path / "m.npz")
+    assert net.layer_sizes == [784, 128, 64, 10]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["n_train"] == 1000 and summary["n_val"] == 12000
+    assert net.metadata["val_accuracy"] == summary["best_val_accuracy"] > 0.5
+    assert (tmp_path / "lc.png").stat().st_size > 1000
+    assert len((tmp_path / "h.csv").read_text().strip().splitlines()) == 3

@@ -1,0 +1,67 @@
+"""The training loop: schedules, best-model saving, history, divergence."""
+import csv
+
+import numpy as np
+import pytest
+
+from network.model import NeuralNetwork
+from network.training import TrainingDiverged, fit, lr_schedule
+
+
+def blobs(n, d=784, k=10, seed=0):
+    """A separable toy problem: each class a Gaussian blob around its own random centre."""
+    rng = np.random.default_rng(seed)
+    centres = rng.random((k, d)).astype(np.float32)
+    y = rng.integers(0, k, n)
+    x = centres[y] + 0.3 * rng.standard_normal((n, d)).astype(np.float32)
+    return x, y
+
+
+@pytest.mark.parametrize("name", ["constant", "cosine", "onecycle"])
+def test_schedule_length_and_range(name):
+    lrs = lr_schedule(name, 0.01, epochs=3, steps_per_epoch=7)
+    assert lrs.shape == (21,)
+    assert np.all(lrs >= 0) and np.all(lrs <= 0.01 + 1e-12)
+
+
+def test_schedule_shapes():
+    assert np.all(lr_schedule("constant", 0.1, 2, 5) == 0.1)
+    cos = lr_schedule("cosine", 1.0, 1, 100)
+    assert cos[0] == 1.0 and np.all(np.diff(cos) < 0)
+    one = lr_schedule("onecycle", 1.0, 1, 100)
+    peak = int(np.argmax(one))
+    assert one[0] == pytest.approx(0.1) and one[peak] == pytest.approx(1.0)
+    assert 25 <= peak <= 35 and np.all(np.diff(one[:peak + 1]) > 0) and np.all(np.diff(one[peak:]) < 0)
+    assert one[-1] < 0.01
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        lr_schedule("linear", 0.1, 1, 10)
+
+
+def test_fit_learns_saves_best_and_writes_history(tmp_path):
+    x, y = blobs(600)
+    net = NeuralNetwork([784, 32, 10], optimizer="adam", seed=3)
+    out, hist = tmp_path / "m.npz", tmp_path / "h.csv"
+    history, (best_epoch, best_val) = fit(net, x[:500], y[:500], x[500:], y[500:], epochs=3,
+                                          batch_size=32, learning_rate=0.003, schedule="cosine",
+                                          out=out, history_path=hist, progress=False, log=lambda s: None)
+    assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]
+    assert best_val == max(h["val_acc"] for h in history) and best_val > 0.9
+    saved = NeuralNetwork.load(out)
+    assert saved.metadata["epoch"] == best_epoch and saved.metadata["val_accuracy"] == best_val
+    assert saved.evaluate(x[500:], y[500:])[1] == best_val
+    rows = list(csv.DictReader(open(hist)))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert float(rows[1]["val_acc"]) == history[1]["val_acc"]
+
+
+def test_fit_divergence_stops_and_keeps_existing_model(tmp_path):
+    x, y = blobs(300)
+    out = tmp_path / "m.npz"
+    good = NeuralNetwork([784, 16, 10], seed=1)
+    good.save(out, epoch=7)
+    before = out.read_bytes()
+    net = NeuralNetwork([784, 16, 10], optimizer="sgd", seed=1)
+    with pytest.raises(TrainingDiverged, match=r"epoch 1: .*--lr 1e\+07"):
+        fit(net, x * 1e3, y, x, y, epochs=3, batch_size=32, learning_rate=1e8, out=out,
+            progress=False, log=lambda s: None)
+    assert out.read_bytes() == before
