@@ -11,6 +11,17 @@ import zipfile
 import numpy as np
 
 
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files 0600; outputs get the usual 0666 & ~umask, as open() would give them
+FILE_MODE = 0o666 & ~_current_umask()
+_NPZ_MAGIC = b"PK\x03\x04"
+
+
 class ModelFileError(ValueError):
     """A model or checkpoint file is missing, unreadable, pickled, or inconsistent."""
 
@@ -30,6 +41,7 @@ def atomic_write(path, write, suffix=None):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -65,6 +77,13 @@ def load_arrays(path):
         raise ModelFileError(f"model file {path!r} does not exist (train one with `python train.py`)")
     if os.path.isdir(path):
         raise ModelFileError(f"model path {path!r} is a directory, expected an .npz file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise ModelFileError(f"cannot read model file {path!r} ({e.strerror})") from None
+    if head != _NPZ_MAGIC:
+        raise ModelFileError(f"model file {path!r} is not an .npz archive (corrupt, truncated or another format)")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}

@@ -15,13 +15,13 @@ receives PNG bytes (useful to render everything before writing anything).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from network.io import atomic_write
 
 __all__ = [
     "plot_learning_curves",
@@ -32,15 +32,6 @@ __all__ = [
     "atomic_write_bytes",
 ]
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp creates files 0600; outputs get the usual 0666 & ~umask like open() would give them
-_FILE_MODE = 0o666 & ~_current_umask()
-
 _FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
 _REQUIRED_HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
 
@@ -49,26 +40,9 @@ _REQUIRED_HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_a
 
 
 def atomic_write_bytes(data: bytes, path) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    return path
-
-
-def _unlink_quietly(p) -> None:
-    try:
-        os.unlink(p)
-    except OSError:
-        pass
+    """Write ``data`` to ``path`` atomically (see network.io.atomic_write)."""
+    atomic_write(path, lambda fh: fh.write(data))
+    return Path(path)
 
 
 def save_figure(fig: Figure, path, dpi: int = 120):
@@ -85,17 +59,7 @@ def save_figure(fig: Figure, path, dpi: int = 120):
         raise ValueError(
             f"plot path must end in one of {sorted(_FORMATS)}, got {str(path)!r}"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # the temp file keeps the real extension so any tool inspecting it sees the right type
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=dpi)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
+    atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=dpi), suffix=path.suffix)
     return path
 
 
