@@ -53,6 +53,8 @@ def build_parser():
     p.add_argument("--history", default="results/history.csv", help="per-epoch history CSV (default %(default)s)")
     p.add_argument("--summary", default="results/train_summary.json", help="run summary JSON (default %(default)s)")
     p.add_argument("--plot", default="plots/learning_curves.png", help="learning-curve plot (default %(default)s)")
+    p.add_argument("--checkpoint", default="models/checkpoint.npz", help="full training state, written after every epoch and on Ctrl-C/SIGTERM (default %(default)s)")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue an interrupted run from its checkpoint; its settings are reused, other training flags are ignored")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -88,14 +90,55 @@ def check_args(a):
     return sizes
 
 
-def run(a, sizes):
+class StopFlag:
+    """SIGINT/SIGTERM set a flag that the training loop polls after each epoch (when the epoch's
+    checkpoint is written); a second Ctrl-C stops at once, the last epoch's checkpoint still on disk."""
+
+    def __init__(self):
+        import signal
+        self.signum = None
+        self._signal = signal
+        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == self._signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print("\nstopping after this epoch (its checkpoint will be saved); Ctrl-C again to stop now",
+              file=sys.stderr, flush=True)
+
+    def __call__(self):
+        return self.signum is not None
+
+    def restore(self):
+        for s, h in self._old.items():
+            self._signal.signal(s, h)
+
+
+TRAINING_FLAGS = ("layers", "activation", "init", "optimizer", "lr", "schedule", "batch_size", "epochs",
+                  "seed", "val_split", "l2", "dropout", "augment_shift", "dtype", "subset")
+
+
+def run(a, sizes, stop):
     import numpy as np
 
     from network.data import load_mnist, preprocess, train_val_split
     from network.model import NeuralNetwork
     from network.plots import plot_learning_curves
-    from network.training import fit
+    from network.training import fit, load_checkpoint
     from network.io import atomic_write
+
+    resume = None
+    if a.resume:
+        net, resume = load_checkpoint(a.resume)
+        saved = resume.get("run", {}).get("args", {})
+        missing = [k for k in TRAINING_FLAGS if k not in saved]
+        if missing:
+            raise ValueError(f"checkpoint {a.resume!r} does not record the run's settings ({', '.join(missing)})")
+        for k in TRAINING_FLAGS:
+            setattr(a, k, saved[k])
+        sizes = check_args(a)
+        print(f"resuming from {a.resume} after epoch {resume['epoch']} of {a.epochs} (settings from the checkpoint)")
 
     t_start = time.perf_counter()
     (x_train, y_train), _ = load_mnist(data_dir=a.data_dir, cache_dir=a.cache_dir, progress=not a.no_progress)
@@ -107,19 +150,23 @@ def run(a, sizes):
     print(f"data: {len(x_tr)} train / {len(x_val)} validation images; network {sizes}, {a.activation}, "
           f"{a.optimizer} lr {a.lr} ({a.schedule}), batch {a.batch_size}, {a.epochs} epochs, "
           f"dropout {a.dropout}, l2 {a.l2}, shifts {a.augment_shift}")
-    net = NeuralNetwork(sizes, activation=a.activation, init=a.init, seed=a.seed, dtype=dtype,
-                        optimizer=a.optimizer, l2=a.l2, dropout=a.dropout)
+    if resume is None:
+        net = NeuralNetwork(sizes, activation=a.activation, init=a.init, seed=a.seed, dtype=dtype,
+                            optimizer=a.optimizer, l2=a.l2, dropout=a.dropout)
+    run_args = {k: getattr(a, k) for k in TRAINING_FLAGS}
     t_train = time.perf_counter()
     history, (best_epoch, best_val) = fit(
         net, x_tr, y_tr, x_val, y_val, epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.lr,
         schedule=a.schedule, augment_shift=a.augment_shift, out=a.out, history_path=a.history,
-        progress=not a.no_progress, extra_metadata={"train_args": vars(a)})
+        progress=not a.no_progress, extra_metadata={"train_args": run_args}, checkpoint=a.checkpoint,
+        resume=resume, should_stop=stop, run_info={"args": run_args})
     train_time = time.perf_counter() - t_train
     plot_learning_curves(history, a.plot)
     summary = {"best_epoch": best_epoch, "best_val_accuracy": best_val, "epochs": a.epochs,
                "train_time_s": train_time, "wall_time_s": time.perf_counter() - t_start,
                "epoch_time_median_s": float(np.median([h["epoch_time_s"] for h in history])),
-               "n_train": len(x_tr), "n_val": len(x_val), "model": a.out, "args": vars(a)}
+               "n_train": len(x_tr), "n_val": len(x_val), "model": a.out, "args": run_args,
+               "resumed_from": a.resume}
     atomic_write(a.summary, lambda f: f.write((json.dumps(summary, indent=2) + "\n").encode()))
     print(f"best validation accuracy {best_val:.4f} at epoch {best_epoch}; model saved to {a.out}")
     print(f"training {train_time:.1f} s, wall time {summary['wall_time_s']:.1f} s; "
@@ -135,9 +182,13 @@ def main(argv=None):
         parser.exit(2, f"error: {e}\n")
     from network.data import DataError
     from network.io import ModelFileError
-    from network.training import TrainingDiverged
+    from network.training import TrainingDiverged, TrainingInterrupted
+    stop = StopFlag()
     try:
-        run(a, sizes)
+        run(a, sizes, stop)
+    except TrainingInterrupted as e:
+        print(f"{e}", file=sys.stderr)
+        return 128 + stop.signum
     except TrainingDiverged as e:
         print(f"error: {e}; the best model so far stays in {a.out}", file=sys.stderr)
         return 3
@@ -149,8 +200,11 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; the best model so far stays in " + a.out, file=sys.stderr)
+        print(f"interrupted; the last epoch's checkpoint stays in {a.checkpoint} "
+              f"(resume with --resume {a.checkpoint}) and the best model in {a.out}", file=sys.stderr)
         return 130
+    finally:
+        stop.restore()
     return 0
 
 

@@ -59,10 +59,17 @@ def save_arrays(path, arrays):
     atomic_write(path, lambda f: np.savez(f, **arrays), suffix=".npz")
 
 
+def _json_scalar(value):
+    """NumPy scalars (np.int64, np.float32, ...) in metadata are saved as plain numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"metadata value {value!r} of type {type(value).__name__} is not JSON serialisable")
+
+
 def save_model(path, weights, biases, metadata, extra=None):
     """Write weights, biases and a JSON-serialisable metadata dict (plus optional extra arrays)."""
     arrays = {"layer_sizes": np.array([weights[0].shape[0]] + [w.shape[1] for w in weights], np.int64),
-              "metadata": np.array(json.dumps(metadata, sort_keys=True))}
+              "metadata": np.array(json.dumps(metadata, sort_keys=True, default=_json_scalar))}
     for i, (w, b) in enumerate(zip(weights, biases)):
         arrays[f"W{i}"] = w
         arrays[f"b{i}"] = b
@@ -111,7 +118,7 @@ def load_model(path):
             raise ModelFileError(f"model file {name!r} has no {key!r} entry; not a model saved by this project")
     sizes = data["layer_sizes"]
     if sizes.ndim != 1 or sizes.size < 2 or sizes.dtype.kind not in "iu" or np.any(sizes <= 0):
-        raise ModelFileError(f"model file {name!r}: layer_sizes must be >= 2 positive integers, got {sizes!r}")
+        raise ModelFileError(f"model file {name!r}: layer_sizes must be >= 2 positive integers, got {sizes.tolist()}")
     sizes = [int(s) for s in sizes]
     try:
         metadata = json.loads(str(data["metadata"]))

@@ -66,8 +66,12 @@ class NeuralNetwork:
         _check_choice("activation", activation, ACTIVATIONS)
         _check_choice("init", init, INITS)
         _check_choice("optimizer", optimizer, OPTIMIZERS)
-        if np.dtype(dtype) not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64; got {np.dtype(dtype)}")
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            raise ValueError(f"dtype must be float32 or float64; got {dtype!r}") from None
+        if dt not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64; got {dt}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
         self.layer_sizes = sizes
@@ -294,7 +298,10 @@ class NeuralNetwork:
     def load(cls, path):
         """Rebuild a network from a file written by `save` (ModelFileError if it is not valid)."""
         weights, biases, sizes, meta = io.load_model(path)
-        cfg = dict(meta.get("config", {}))
+        cfg = meta.get("config", {})
+        if not isinstance(cfg, dict):
+            raise io.ModelFileError(f"model file {str(path)!r}: its config is not a JSON object")
+        cfg = dict(cfg)
         cfg["layer_sizes"] = sizes
         cfg["dtype"] = weights[0].dtype
         known = ("activation", "init", "seed", "optimizer", "l2", "dropout", "momentum", "beta1", "beta2", "eps")
@@ -309,3 +316,25 @@ class NeuralNetwork:
         net.reset_optimizer()
         net.metadata = {k: v for k, v in meta.items() if k != "config"}
         return net
+
+    # ------------------------------------------------------- training state
+    def training_state(self):
+        """Everything beyond the weights that training depends on, for exact resumption:
+        (arrays, info) with the optimizer's arrays and a JSON-able dict of counters and RNG state."""
+        arrays = {f"opt_{name}_{i}": a for name, lst in self.opt_state.items() for i, a in enumerate(lst)}
+        info = {"step": self.step, "dropout_calls": self.dropout_calls,
+                "rng": self.rng.bit_generator.state}
+        return arrays, info
+
+    def restore_training_state(self, arrays, info):
+        """Inverse of `training_state` (raises ValueError if the arrays do not fit this network)."""
+        self.reset_optimizer()
+        for name, lst in self.opt_state.items():
+            for i, a in enumerate(lst):
+                key = f"opt_{name}_{i}"
+                if key not in arrays or arrays[key].shape != a.shape:
+                    raise ValueError(f"optimizer state {key!r} is missing or has the wrong shape")
+                a[...] = arrays[key]
+        self.step = int(info["step"])
+        self.dropout_calls = int(info["dropout_calls"])
+        self.rng.bit_generator.state = info["rng"]

@@ -12,10 +12,20 @@ import time
 
 import numpy as np
 
-from network.io import atomic_write
+from network.io import ModelFileError, atomic_write, load_arrays, save_model
 
 SCHEDULES = ("constant", "cosine", "onecycle")
 HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s")
+
+
+class TrainingInterrupted(RuntimeError):
+    """Training was asked to stop (Ctrl-C or SIGTERM); a checkpoint of the last epoch was written."""
+
+    def __init__(self, epoch, checkpoint):
+        self.epoch, self.checkpoint = epoch, checkpoint
+        where = (f"checkpoint after epoch {epoch} saved to {checkpoint}; continue with "
+                 f"`python train.py --resume {checkpoint}`") if checkpoint else "no checkpoint path was given"
+        super().__init__(f"interrupted; {where}")
 
 
 class TrainingDiverged(RuntimeError):
@@ -59,20 +69,53 @@ def write_history(path, history):
     atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
 
+def save_checkpoint(path, model, epoch, history, best, run_info=None):
+    """Atomically write the weights, optimizer state, RNG state, epoch and history to `path`."""
+    arrays, state = model.training_state()
+    meta = {"checkpoint": {"epoch": epoch, "history": history, "best": list(best),
+                           "state": state, "run": run_info or {}},
+            "config": model.config()}
+    save_model(path, model.weights, model.biases, meta, extra=arrays)
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by `save_checkpoint`: returns (model, checkpoint dict) with the
+    model's optimizer and RNG state restored. Raises ModelFileError if it is not a checkpoint."""
+    from network.model import NeuralNetwork
+
+    model = NeuralNetwork.load(path)
+    ckpt = model.metadata.pop("checkpoint", None)
+    if not isinstance(ckpt, dict) or not {"epoch", "history", "best", "state"} <= set(ckpt):
+        raise ModelFileError(f"{str(path)!r} is a model file, not a training checkpoint")
+    try:
+        model.restore_training_state(load_arrays(path), ckpt["state"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"checkpoint {str(path)!r} has an unusable training state: {e}") from None
+    return model, ckpt
+
+
 def fit(model, x_train, y_train, x_val, y_val, *, epochs, batch_size, learning_rate,
         schedule="constant", augment_shift=0, out=None, history_path=None, progress=True,
-        log=print, extra_metadata=None):
+        log=print, extra_metadata=None, checkpoint=None, resume=None, should_stop=None,
+        run_info=None):
     """Train `model` for `epochs`; return (history, best) where best = (epoch, val_acc).
 
     The model with the best validation accuracy so far is saved to `out` after each improvement
-    (atomically; never on a diverged epoch).
+    (atomically; never on a diverged epoch). With `checkpoint`, the full training state is saved
+    there after every epoch; `resume` (a dict from `load_checkpoint`) continues such a run exactly.
+    `should_stop()` is polled after each epoch; if true, TrainingInterrupted is raised once the
+    epoch's checkpoint is written.
     """
     from tqdm.auto import tqdm
 
     steps = -(-len(x_train) // batch_size)
     lrs = lr_schedule(schedule, learning_rate, epochs, steps)
     history, best = [], (0, -1.0)
-    bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress, leave=False)
+    if resume is not None:
+        history, best = [dict(h) for h in resume["history"]], tuple(resume["best"])
+    start = len(history) + 1
+    bar = tqdm(range(start, epochs + 1), desc="training", unit="epoch", disable=not progress, leave=False,
+               initial=start - 1, total=epochs)
     for epoch in bar:
         t0 = time.perf_counter()
         run_loss = model.train_epoch(x_train, y_train, batch_size=batch_size,
@@ -101,4 +144,8 @@ def fit(model, x_train, y_train, x_val, y_val, *, epochs, batch_size, learning_r
         line = (f"epoch {epoch:3d}/{epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
                 f"val loss {val_loss:.4f} acc {val_acc:.4f}  ({elapsed:.2f} s){'  *best' if improved else ''}")
         (tqdm.write if progress else log)(line)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, epoch, history, best, run_info)
+        if should_stop is not None and should_stop() and epoch < epochs:
+            raise TrainingInterrupted(epoch, checkpoint)
     return history, best

@@ -68,7 +68,7 @@ def test_short_run_on_real_mnist_writes_model_history_plot(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "train.py"), "--subset", "1000", "--epochs", "2",
                         "--out", str(tmp_path / "m.npz"), "--history", str(tmp_path / "h.csv"),
                         "--summary", str(tmp_path / "s.json"), "--plot", str(tmp_path / "lc.png"),
-                        "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                        "--checkpoint", str(tmp_path / "ckpt.npz"), "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=600,
                        env={**os.environ, **env_cache})
     assert r.returncode == 0, r.stderr
     assert "epoch   2/2" in r.stdout
@@ -80,3 +80,60 @@ def test_short_run_on_real_mnist_writes_model_history_plot(tmp_path):
     assert net.metadata["val_accuracy"] == summary["best_val_accuracy"] > 0.5
     assert (tmp_path / "lc.png").stat().st_size > 1000
     assert len((tmp_path / "h.csv").read_text().strip().splitlines()) == 3
+
+
+def _outputs(d):
+    return ["--out", str(d / "m.npz"), "--history", str(d / "h.csv"), "--summary", str(d / "s.json"),
+            "--plot", str(d / "lc.png"), "--checkpoint", str(d / "ckpt.npz"), "--no-progress"]
+
+
+def test_sigterm_writes_checkpoint_and_resume_gives_identical_weights(tmp_path):
+    """An interrupted run, resumed, ends with bit-identical weights, optimizer state and history."""
+    import signal
+    import time
+
+    from network.io import load_arrays
+    settings = ["--subset", "1500", "--epochs", "4", "--dropout", "0.2", "--augment-shift", "1", "--seed", "5"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    full, part = tmp_path / "full", tmp_path / "part"
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), *settings, *_outputs(full)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr
+
+    p = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *settings, *_outputs(part)], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for line in p.stdout:  # wait for the first epoch to finish, then ask the run to stop
+        if line.startswith("epoch   1/4"):
+            p.send_signal(signal.SIGTERM)
+            break
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err and "--resume" in err
+    stopped = checkpoint_epoch(part / "ckpt.npz")
+    assert 1 <= stopped < 4
+
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), "--resume", str(part / "ckpt.npz"),
+                        *_outputs(part)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"after epoch {stopped} of 4" in r.stdout
+    a, b = load_arrays(full / "ckpt.npz"), load_arrays(part / "ckpt.npz")
+    assert sorted(a) == sorted(b)
+    for key in a:
+        if key != "metadata":
+            assert np.array_equal(a[key], b[key]), key
+    ha = [{k: v for k, v in row.items() if k != "epoch_time_s"} for row in json.loads(str(a["metadata"]))["checkpoint"]["history"]]
+    hb = [{k: v for k, v in row.items() if k != "epoch_time_s"} for row in json.loads(str(b["metadata"]))["checkpoint"]["history"]]
+    assert ha == hb and len(ha) == 4
+    assert np.array_equal(load_arrays(full / "m.npz")["W0"], load_arrays(part / "m.npz")["W0"])
+
+
+def checkpoint_epoch(path):
+    from network.training import load_checkpoint
+    return load_checkpoint(path)[1]["epoch"]
+
+
+def test_resume_rejects_a_plain_model_file(tmp_path):
+    from network.model import NeuralNetwork
+    NeuralNetwork([784, 8, 10]).save(tmp_path / "plain.npz")
+    r = run("--resume", str(tmp_path / "plain.npz"), *_outputs(tmp_path / "o"))
+    assert r.returncode == 2 and "not a training checkpoint" in r.stderr and "Traceback" not in r.stderr
