@@ -255,32 +255,119 @@ class NeuralNetwork:
                               lr, self.beta1, self.beta2, self.eps, self.step, l2)
 
     # ------------------------------------------------------------------- epoch
-    def train_epoch(self, X, y, batch_size=64, learning_rate=0.01, augment_shift=0):
+    def train_epoch(self, X, y, batch_size=64, learning_rate=0.01, augment_shift=0, fast=True):
         """One shuffled pass of mini-batch training over (X, y); returns the mean training loss.
 
         learning_rate is a number, or an array with one rate per mini-batch (a schedule).
         augment_shift > 0 translates each image by a random whole number of pixels in
-        [-augment_shift, augment_shift] along each axis.
+        [-augment_shift, augment_shift] along each axis (28x28 inputs only).
+        fast=True runs the whole epoch in one compiled function (kernels/epoch.py: blocked,
+        multi-threaded products with fused epilogues); fast=False runs the readable per-batch
+        Python loop over the plain kernels (`train_epoch_reference`). Both draw the same shuffle,
+        shifts and dropout masks and apply the same updates, so on the same seed they give the same
+        weights up to float32 rounding (the fast products sum in another order).
         """
         X = self._check_X(X)
         y = self._check_y(y, X.shape[0])
         n = X.shape[0]
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        batch_size = int(batch_size)
+        if (isinstance(augment_shift, bool) or not isinstance(augment_shift, (int, np.integer))
+                or not 0 <= augment_shift < 28):
+            raise ValueError(f"augment_shift must be an integer in [0, 27]; got {augment_shift!r}")
+        if augment_shift and self.layer_sizes[0] != 784:
+            raise ValueError(f"augment_shift needs 28x28 images (784 inputs); this network takes "
+                             f"{self.layer_sizes[0]}")
         n_batches = -(-n // batch_size)
-        lrs = np.broadcast_to(np.asarray(learning_rate, np.float64), (n_batches,))
+        lrs = self._check_learning_rates(learning_rate, n_batches)
         perm = self.rng.permutation(n)
+        shifts = None
         if augment_shift:
             shifts = self.rng.integers(-augment_shift, augment_shift + 1, size=(2, n))
+        if fast:
+            return self._train_epoch_fast(X, y, batch_size, lrs, perm, shifts)
+        return self._train_epoch_python(X, y, batch_size, lrs, perm, shifts)
+
+    def train_epoch_reference(self, X, y, batch_size=64, learning_rate=0.01, augment_shift=0):
+        """`train_epoch` through the plain kernels, one Python call per operation (for tests and
+        for reading: backward, then update_weights, batch by batch)."""
+        return self.train_epoch(X, y, batch_size, learning_rate, augment_shift, fast=False)
+
+    @staticmethod
+    def _check_learning_rates(learning_rate, n_batches):
+        """(n_batches,) float64 learning rates from a number or a per-batch schedule."""
+        try:
+            lrs = np.asarray(learning_rate, np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"learning_rate must be a number or an array of numbers; got {learning_rate!r}") from None
+        if lrs.ndim == 0:
+            lrs = np.full(n_batches, float(lrs))
+        elif lrs.shape != (n_batches,):
+            raise ValueError(f"learning_rate must be a number or hold one rate per mini-batch "
+                             f"({n_batches}); got shape {lrs.shape}")
+        if not (np.all(np.isfinite(lrs)) and np.all(lrs > 0)):
+            raise ValueError("learning_rate must be finite and > 0 (every entry of a schedule)")
+        return np.ascontiguousarray(lrs)
+
+    def _train_epoch_python(self, X, y, batch_size, lrs, perm, shifts):
+        n = X.shape[0]
+        if shifts is not None:
             xa = np.empty((min(batch_size, n), X.shape[1]), self.dtype)
         total = 0.0
-        for b in range(n_batches):
+        for b in range(len(lrs)):
             idx = perm[b * batch_size:(b + 1) * batch_size]
             xb = X[idx]
-            if augment_shift:
+            if shifts is not None:
                 K.shift_images(xb, shifts[0, idx], shifts[1, idx], xa[:len(idx)])
                 xb = xa[:len(idx)]
             total += self._backward(xb, y[idx]) * len(idx)
             self.update_weights(lrs[b])
         return total / n
+
+    def _train_epoch_fast(self, X, y, batch_size, lrs, perm, shifts):
+        """Hand the epoch to kernels.epoch.train_epoch_compiled; weights, optimizer state and
+        gradients go in transposed ((n_out, n_in), the layout its products read) and come back."""
+        from numba.typed import List
+
+        from kernels.epoch import train_epoch_compiled
+        from kernels.fast import ACT_CODES, OPT_CODES
+
+        L, dt, bs = self.n_layers, self.dtype, min(batch_size, X.shape[0])
+        T = lambda a: np.ascontiguousarray(a.T)  # noqa: E731
+        WT = [T(w) for w in self.weights]
+        st = self.opt_state
+        if self.optimizer == "momentum":
+            s1, s2 = st["velocity"], [np.zeros_like(p) for p in self.weights + self.biases]
+        elif self.optimizer == "adam":
+            s1, s2 = st["m"], st["v"]
+        else:
+            s1 = s2 = [np.zeros_like(p) for p in self.weights + self.biases]
+        S1 = [T(s) for s in s1[:L]]
+        S2 = [T(s) for s in s2[:L]]
+        dWT = [np.empty_like(w) for w in WT]
+        outs = self.layer_sizes[1:]
+        flat = lambda m: np.empty(bs * m, dt)  # noqa: E731
+        hidden = outs[:-1] if L > 1 else [1]   # typed Lists must not be empty
+        empty = np.zeros(0, np.int64)
+        seed_hi = np.uint64((self.seed & 0xFFFFFFFF) << 32)
+        mean, self.step, self.dropout_calls, self.loss = train_epoch_compiled(
+            X, y, perm, empty if shifts is None else shifts[0].copy(),
+            empty if shifts is None else shifts[1].copy(), shifts is not None, lrs, batch_size,
+            List(WT), List(self.weights), List(self.biases), List(S1), List(S2),
+            List(s1[L:]), List(s2[L:]), List(dWT), List(self.dbiases),
+            OPT_CODES[self.optimizer], self.l2, self.momentum, self.beta1, self.beta2, self.eps,
+            self.step, ACT_CODES[self.activation], self.dropout, seed_hi, self.dropout_calls,
+            flat(self.layer_sizes[0]), flat(self.layer_sizes[0]), List([flat(m) for m in outs]),
+            List([flat(m) for m in hidden]), List([flat(m) for m in hidden]),
+            List([flat(m) for m in hidden]), List([flat(m) for m in hidden]),
+            List([flat(m) for m in outs]), List([flat(m) for m in outs]))
+        for l in range(L):
+            self.weights[l][...] = WT[l].T
+            self.dweights[l][...] = dWT[l].T
+            s1[l][...] = S1[l].T
+            s2[l][...] = S2[l].T
+        return mean
 
     # --------------------------------------------------------------------- I/O
     def config(self):
