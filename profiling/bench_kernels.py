@@ -1,0 +1,253 @@
+"""Per-kernel benchmark: every kernel against its NumPy equivalent at the network's real shapes.
+
+    python -m profiling.bench_kernels [--batch-sizes 32,64,128,512]
+        [--nets 784-128-64-10,784-1024-1024-10] [--dtypes float32,float64] [--repeats 5]
+        [--min-time 0.02] [--kernels matmul,relu] [--quick] [--out-dir results] [--plots-dir plots]
+
+For each network, dtype and batch size N, every kernel found in `kernels/` (kernels.fast's too,
+when it exists; see profiling/cases.py) runs on the shapes training gives it: the matrix products
+and bias kernels per layer (N, fan-in, fan-out), activations and dropout per hidden layer, softmax
+and cross-entropy on the (N, 10) logits, the optimizers on each weight matrix (these do not depend
+on N and are measured once per network and dtype, with an empty batch column), and the shift
+augmentation on (N, 784). Each is timed after a warm-up call (JIT compilation excluded) as the
+median of --repeats samples, each sample long enough (--min-time) to swamp timer resolution.
+
+Writes results/kernel_benchmarks.csv (one row per kernel and shape) with GFLOP/s for matrix
+products, GB/s (bytes read + written, counted from the arrays each kernel touches) for the others,
+and speedup_vs_numpy = NumPy time / kernel time (> 1: the kernel is faster); the machine record in
+results/machine.json; and plots/kernel_benchmarks.png.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from profiling import cases as C
+from profiling.common import (PLOTS_DIR, RESULTS_DIR, csv_list, log, median_time, record_machine,
+                              save_figure, write_csv)
+
+FIELDS = ["net", "dtype", "batch", "op", "case", "kernel", "layer", "shape", "flop", "bytes",
+          "kernel_us", "numpy_us", "kernel_gflops", "numpy_gflops", "kernel_gbs", "numpy_gbs",
+          "speedup_vs_numpy"]
+# In training the first layer never computes dX (the gradient of the images), so the kernels that
+# compute it run on layers 2.. only.
+SKIP_FIRST_LAYER = {"matmul_nt", "linear_backward", "linear_input_grad"}
+
+
+def parse_net(text):
+    sizes = [int(s) for s in text.split("-")]
+    if len(sizes) < 2 or any(s <= 0 for s in sizes):
+        raise ValueError(f"a net is layer sizes joined by '-', e.g. 784-128-64-10; got {text!r}")
+    return sizes
+
+
+def shapes_for(case, sizes, batch):
+    """[(layer label, dims)] the case runs on in one training step of the net `sizes`."""
+    layers = list(zip(sizes[:-1], sizes[1:]))
+    if case.scope == "layer":
+        return [(f"L{l + 1}", (batch, k, m)) for l, (k, m) in enumerate(layers)
+                if not (l == 0 and case.name in SKIP_FIRST_LAYER)]
+    if case.scope == "hidden":
+        return [(f"L{l + 1}", (batch, m)) for l, (_, m) in enumerate(layers[:-1])]
+    if case.scope == "output":
+        return [("out", (batch, sizes[-1]))]
+    if case.scope == "params":
+        return [(f"W{l + 1}", (k * m,)) for l, (k, m) in enumerate(layers)]
+    if case.scope == "input":
+        return [("in", (batch, sizes[0]))] if sizes[0] == 784 else []
+    raise ValueError(f"unknown scope {case.scope!r}")
+
+
+def implementations(kernels):
+    """{case name: [KernelInfo, ...]}: the reference kernel first, then e.g. kernels.fast's."""
+    impls = {}
+    for k in kernels:
+        c = C.case_for(k)
+        if c is not None:
+            impls.setdefault(c.name, []).append(k)
+    return impls
+
+
+def _rate(case, dims, itemsize, seconds):
+    if case.kind == "matmul":
+        return {"flop": case.flops(dims), "gflops": case.flops(dims) / seconds / 1e9}
+    return {"bytes": case.nbytes(dims, itemsize), "gbs": case.nbytes(dims, itemsize) / seconds / 1e9}
+
+
+def bench_case(case, kernels, dims, dtype, repeats, min_time, seed=0):
+    """Rows for one case at one shape: each kernel implementation and the NumPy equivalent."""
+    rng = np.random.default_rng(seed)
+    args = case.make(dims, np.dtype(dtype), rng)
+    t_np = median_time(case.numpy(args), repeats, min_time)
+    np_rate = _rate(case, dims, np.dtype(dtype).itemsize, t_np)
+    rows = []
+    for k in kernels:
+        kargs = case.make(dims, np.dtype(dtype), np.random.default_rng(seed))
+        t = median_time(lambda: k.func(*kargs), repeats, min_time)
+        rate = _rate(case, dims, np.dtype(dtype).itemsize, t)
+        rows.append({"op": case.op, "case": case.name, "kernel": k.qualname,
+                     "shape": "x".join(map(str, dims)), "flop": rate.get("flop", ""),
+                     "bytes": rate.get("bytes", ""), "kernel_us": t * 1e6, "numpy_us": t_np * 1e6,
+                     "kernel_gflops": rate.get("gflops", ""), "numpy_gflops": np_rate.get("gflops", ""),
+                     "kernel_gbs": rate.get("gbs", ""), "numpy_gbs": np_rate.get("gbs", ""),
+                     "speedup_vs_numpy": t_np / t})
+    return rows
+
+
+def run(nets, batch_sizes, dtypes, repeats, min_time, only=None, quiet=False):
+    kernels, errors = C.discover()
+    for mod, err in errors.items():
+        log(f"note: {mod} not benchmarked ({err})", quiet)
+    impls = implementations(kernels)
+    chosen = [c for c in C.CASES if c.name in impls and (not only or any(s in c.name for s in only))]
+    rows = []
+    groups = [(s, d, b) for s in nets for d in dtypes for b in batch_sizes]
+    for gi, (sizes, dtype, batch) in enumerate(groups, 1):
+        net = "-".join(map(str, sizes))
+        log(f"[{gi}/{len(groups)}] net {net}  {np.dtype(dtype).name}  batch {batch}", quiet)
+        for case in chosen:
+            if case.scope == "params" and batch != batch_sizes[0]:
+                continue  # independent of the batch size: measured once per net and dtype
+            for layer, dims in shapes_for(case, sizes, batch):
+                for r in bench_case(case, impls[case.name], dims, dtype, repeats, min_time):
+                    r.update(net=net, dtype=np.dtype(dtype).name, layer=layer,
+                             batch="" if case.scope == "params" else batch)
+                    rows.append(r)
+                    log(f"    {r['kernel']:<40} {layer:<4} {r['shape']:<16} {r['kernel_us']:10.1f} us"
+                        f"  numpy {r['numpy_us']:10.1f} us  x{r['speedup_vs_numpy']:.2f}", quiet)
+    return rows
+
+
+# ------------------------------------------------------------------------------- the plot
+def plot(rows, path):
+    """Matmul GFLOP/s vs batch (per net, float32 and float64) and speedup bars at batch 64."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nets = list(dict.fromkeys(r["net"] for r in rows))
+    dtypes = list(dict.fromkeys(r["dtype"] for r in rows))
+    fig, axes = plt.subplots(2, max(2, len(nets)), figsize=(6.5 * max(2, len(nets)), 9), squeeze=False)
+    styles = {}
+    for ci, net in enumerate(nets):
+        ax = axes[0, ci]
+        for dtype in dtypes:
+            sel = [r for r in rows if r["net"] == net and r["dtype"] == dtype and r["op"] == "matmul"
+                   and r["case"].startswith("matmul_")]
+            series, seen = {}, set()
+            for r in sel:  # aggregate over layers: total FLOP / total time, per batch size
+                entries = [(r["kernel"], r["kernel_us"])]
+                key = (r["case"], r["layer"], r["batch"])
+                if key not in seen:  # NumPy's time appears once per implementation: count it once
+                    seen.add(key)
+                    entries.append(("numpy " + r["case"].replace("matmul_", ""), r["numpy_us"]))
+                for who, t in entries:
+                    f, tt = series.setdefault(who, {}).get(r["batch"], (0.0, 0.0))
+                    series[who][r["batch"]] = (f + float(r["flop"]), tt + float(t) * 1e-6)
+            for who, pts in sorted(series.items()):
+                bs = sorted(pts)
+                styles.setdefault(who, len(styles))
+                ax.plot(bs, [pts[b][0] / pts[b][1] / 1e9 for b in bs], "--" if dtype == "float64" else "-",
+                        marker="o", ms=3, color=f"C{styles[who] % 10}", label=f"{who} {dtype}")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("GFLOP/s (all layers of one training step)")
+        ax.set_title(f"matrix products, net {net}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, ncol=2)
+    for ci in range(len(nets), axes.shape[1]):
+        axes[0, ci].axis("off")
+    batches = sorted({int(r["batch"]) for r in rows if r["batch"] != ""})
+    pick = [b for b in (64, 512) if b in batches] or batches[:2]
+    for ci, batch in enumerate(pick[:axes.shape[1]]):
+        ax = axes[1, ci]
+        net, dtype = nets[0], dtypes[0]
+        sel = [r for r in rows if r["net"] == net and r["dtype"] == dtype
+               and (r["batch"] == batch or r["batch"] == "")]
+        agg = {}
+        for r in sel:
+            k = r["kernel"]
+            a = agg.setdefault(k, [0.0, 0.0])
+            a[0] += float(r["kernel_us"])
+            a[1] += float(r["numpy_us"])
+        names = sorted(agg, key=lambda k: agg[k][1] / agg[k][0])
+        vals = [agg[k][1] / agg[k][0] for k in names]
+        ax.barh(range(len(names)), vals, color=["C2" if v >= 1 else "C3" for v in vals])
+        ax.axvline(1, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names, fontsize=7)
+        ax.set_xlabel("speedup vs NumPy (NumPy time / kernel time, summed over layers)")
+        ax.set_title(f"net {net}, {dtype}, batch {batch} (optimizers: batch-independent)")
+        ax.grid(alpha=0.3, axis="x")
+    for ci in range(len(pick), axes.shape[1]):
+        axes[1, ci].axis("off")
+    fig.suptitle("Numba kernels vs NumPy (median of repeats, JIT compile excluded)")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m profiling.bench_kernels", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch-sizes", type=csv_list, default=[32, 64, 128, 512])
+    ap.add_argument("--nets", default="784-128-64-10,784-1024-1024-10",
+                    help="comma-separated nets, each layer sizes joined by '-'")
+    ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--min-time", type=float, default=0.02, help="seconds per timing sample")
+    ap.add_argument("--kernels", default="", help="only cases whose name contains one of these (comma-separated)")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny run for tests: batch 32, net 784-32-16-10, float32, 1 repeat")
+    ap.add_argument("--out-dir", default=RESULTS_DIR)
+    ap.add_argument("--plots-dir", default=PLOTS_DIR)
+    ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.batch_sizes, a.nets, a.dtypes, a.repeats, a.min_time = [32], "784-32-16-10", "float32", 1, 0.0
+    try:
+        nets = [parse_net(s) for s in a.nets.split(",") if s.strip()]
+        dtypes = [np.dtype(d.strip()) for d in a.dtypes.split(",") if d.strip()]
+    except (ValueError, TypeError) as e:
+        ap.error(str(e))
+    if any(d not in (np.float32, np.float64) for d in dtypes):
+        ap.error(f"--dtypes must be float32 and/or float64; got {a.dtypes!r}")
+    if a.repeats < 1:
+        ap.error("--repeats must be at least 1")
+    only = [s.strip() for s in a.kernels.split(",") if s.strip()]
+    rows = run(nets, a.batch_sizes, dtypes, a.repeats, a.min_time, only, a.quiet)
+    if not rows:
+        print("no kernel matched --kernels", file=sys.stderr)
+        return 2
+    os.makedirs(a.out_dir, exist_ok=True)
+    csv_path = os.path.join(a.out_dir, "kernel_benchmarks.csv")
+    write_csv(csv_path, rows, FIELDS)
+    record_machine(a.out_dir, "bench_kernels", a)
+    print(f"wrote {csv_path} ({len(rows)} rows)")
+    if not a.no_plot:
+        png = os.path.join(a.plots_dir, "kernel_benchmarks.png")
+        plot(rows, png)
+        print(f"wrote {png}")
+    _summary(rows)
+    return 0
+
+
+def _summary(rows):
+    """Print matmul GFLOP/s at batch 64 (or the first batch) for the first net and dtype."""
+    if not rows:
+        return
+    batches = sorted({r["batch"] for r in rows if r["batch"] != ""})
+    b = 64 if 64 in batches else batches[0]
+    net, dtype = rows[0]["net"], rows[0]["dtype"]
+    print(f"\nmatrix products, net {net}, {dtype}, batch {b}:")
+    for r in rows:
+        if r["net"] == net and r["dtype"] == dtype and r["batch"] == b and r["case"].startswith("matmul_"):
+            print(f"  {r['kernel']:<28} {r['layer']:<4} {r['shape']:<14} {r['kernel_gflops']:7.1f} GFLOP/s"
+                  f"   numpy {r['numpy_gflops']:7.1f}   x{r['speedup_vs_numpy']:.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Shared helpers for the benchmarks: timing, the machine record, CSV output, progress lines."""
+import csv
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+from network.io import atomic_write
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS_DIR = os.path.join(ROOT, "results")
+PLOTS_DIR = os.path.join(ROOT, "plots")
+
+
+def log(msg, quiet=False):
+    """One progress line on stderr (stdout stays free for results)."""
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def median_time(fn, repeats=7, min_time=0.02, warmup=1):
+    """Median seconds per call of fn() over `repeats` samples.
+
+    `warmup` calls first (JIT compilation and first-touch page faults are excluded); each sample
+    runs fn() enough times to last at least `min_time` seconds, so short kernels are not dominated
+    by the timer's resolution.
+    """
+    for _ in range(warmup):
+        fn()
+    number = 1
+    while True:  # calibrate like timeit.autorange
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= min_time or number >= 1 << 20:
+            break
+        number *= 2 if dt <= 0 else max(2, min(10, int(min_time / dt * 1.2) + 1))
+    samples = [dt / number]
+    for _ in range(repeats - 1):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        samples.append((time.perf_counter() - t0) / number)
+    return statistics.median(samples)
+
+
+def write_csv(path, rows, fields):
+    """Write a list of dicts as CSV atomically; floats keep 6 significant digits."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return [x for x in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512vl") if x in flags]
+    except OSError:
+        pass
+    return []
+
+
+def machine_info():
+    """CPU, cores, NumPy's BLAS (threadpoolctl), thread counts and library versions."""
+    import numba
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    numpy_dir = os.path.dirname(np.__file__)
+    blas = [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "architecture",
+                                  "threading_layer", "filepath")}
+            for d in threadpool_info() if d.get("user_api") == "blas"]
+    numpy_blas = [b for b in blas if os.path.dirname(numpy_dir) in (b["filepath"] or "")
+                  and "numpy" in (b["filepath"] or "")] or blas
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    info = {
+        "cpu": _cpu_model(), "cpu_flags": _cpu_flags(), "logical_cpus": os.cpu_count(),
+        "usable_cpus": affinity, "python": platform.python_version(), "numpy": np.__version__,
+        "numba": numba.__version__, "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
+        "numba_threading_layer": numba.config.THREADING_LAYER,
+        "numpy_blas": [{k: v for k, v in b.items() if k != "filepath"} for b in numpy_blas],
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "shared_machine_note": "measured on a shared 2-core VM; other jobs may have been running",
+    }
+    try:
+        import sklearn
+        info["scikit_learn"] = sklearn.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def record_machine(out_dir, bench, args):
+    """Merge this run's machine record into out_dir/machine.json under key `bench`."""
+    path = os.path.join(out_dir, "machine.json")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        data = {}
+    info = machine_info()
+    info["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    info["args"] = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+    data[bench] = info
+    atomic_write(path, lambda f: f.write((json.dumps(data, indent=2, default=str) + "\n").encode()))
+    return info
+
+
+def csv_list(text, cast=int):
+    """'32,64,128' -> [32, 64, 128] (argparse type)."""
+    try:
+        vals = [cast(t) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"expected a comma-separated list of numbers; got {text!r}") from None
+    if not vals or any(v <= 0 for v in vals):
+        raise ValueError(f"expected a comma-separated list of positive numbers; got {text!r}")
+    return vals
+
+
+def positive_int(text):
+    v = int(text)
+    if v <= 0:
+        raise ValueError(f"expected a positive integer; got {text!r}")
+    return v
+
+
+def random_mnist(n, dtype, seed=1):
+    """Random data of MNIST's shape: X (n, 784) in [0, 1), y (n,) labels 0..9.
+
+    Timing does not depend on the pixel values (no data-dependent branches in the hot loops,
+    apart from relu's sign test), so benchmarks need not download MNIST.
+    """
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 784), dtype=np.float32).astype(dtype, copy=False), rng.integers(0, 10, n)
+
+
+def save_figure(fig, path):
+    """Save a matplotlib figure atomically (PNG)."""
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))

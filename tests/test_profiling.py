@@ -1,0 +1,258 @@
+"""Tests for profiling/ and `python -m kernels`: the NumPy reference matches the kernel-backed
+network number for number, every benchmark runs at tiny sizes and writes the expected columns,
+and the kernel inspection CLI lists and shows kernels."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from network.model import NeuralNetwork
+from profiling import bench_epoch, bench_kernels, line_report
+from profiling.cases import case_for, discover, example_args
+from profiling.numpy_reference import NumpyNetwork
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _data(n=40, d=20, c=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, d)), rng.integers(0, c, n)
+
+
+def _columns(path):
+    with open(path, newline="") as f:
+        r = csv.DictReader(f)
+        return r.fieldnames, list(r)
+
+
+# ------------------------------------------------------------------ the NumPy reference
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("sizes", [[20, 16, 10], [20, 16, 12, 10]])
+def test_reference_matches_network_float64(activation, sizes):
+    X, y = _data()
+    net = NeuralNetwork(sizes, activation=activation, seed=3, dtype=np.float64)
+    ref = NumpyNetwork(sizes, activation=activation, seed=3, dtype=np.float64)
+    for w, v in zip(net.weights, ref.weights):  # same seed -> same initial weights
+        np.testing.assert_array_equal(w, v)
+    np.testing.assert_allclose(ref.forward(X), net.forward(X), rtol=1e-12, atol=1e-15)
+    for step in range(3):
+        loss_net, loss_ref = net.backward(X, y), ref.backward(X, y)
+        assert loss_ref == pytest.approx(loss_net, rel=1e-12)
+        for g, h in zip(net.dweights + net.dbiases, ref.dweights + ref.dbiases):
+            np.testing.assert_allclose(h, g, rtol=1e-10, atol=1e-14)
+        net.update_weights(0.1)
+        ref.update_weights(0.1)
+    for w, v in zip(net.weights + net.biases, ref.weights + ref.biases):
+        np.testing.assert_allclose(v, w, rtol=1e-10, atol=1e-14)
+    assert not np.allclose(net.weights[0], NeuralNetwork(sizes, seed=3, dtype=np.float64).weights[0])
+
+
+def test_reference_matches_network_float32():
+    X, y = _data(n=64, d=784)
+    net = NeuralNetwork([784, 128, 64, 10], seed=0)
+    ref = NumpyNetwork.from_network(net)
+    np.testing.assert_allclose(ref.forward(X), net.forward(X), rtol=1e-4, atol=1e-6)
+    for _ in range(3):
+        assert ref.backward(X, y) == pytest.approx(net.backward(X, y), rel=1e-5)
+        net.update_weights(0.05)
+        ref.update_weights(0.05)
+    for w, v in zip(net.weights, ref.weights):
+        assert v.dtype == np.float32
+        np.testing.assert_allclose(v, w, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_reference_matches_optimizers_l2_and_dropout(optimizer):
+    X, y = _data()
+    kw = dict(activation="tanh", seed=5, dtype=np.float64, optimizer=optimizer, l2=1e-3, dropout=0.25)
+    net, ref = NeuralNetwork([20, 16, 12, 10], **kw), NumpyNetwork([20, 16, 12, 10], **kw)
+    for _ in range(4):
+        assert ref.backward(X, y) == pytest.approx(net.backward(X, y), rel=1e-12)
+        net.update_weights(0.01)
+        ref.update_weights(0.01)
+    for w, v in zip(net.weights + net.biases, ref.weights + ref.biases):
+        np.testing.assert_allclose(v, w, rtol=1e-9, atol=1e-13)
+
+
+def test_reference_train_epoch_matches_step_by_step_network():
+    """NumpyNetwork.train_epoch shuffles like NeuralNetwork and ends at the same weights as the
+    network's Python reference path (backward + update_weights per mini-batch)."""
+    X, y = _data(n=100)
+    net = NeuralNetwork([20, 16, 10], seed=2, dtype=np.float64)
+    ref = NumpyNetwork.from_network(net)
+    loss_ref = ref.train_epoch(X, y, batch_size=32, learning_rate=0.1)
+    perm = np.random.default_rng([2, 1]).permutation(len(X))
+    total = 0.0
+    for s in range(0, len(X), 32):
+        idx = perm[s:s + 32]
+        total += net.backward(X[idx], y[idx]) * len(idx)
+        net.update_weights(0.1)
+    assert loss_ref == pytest.approx(total / len(X), rel=1e-12)
+    for w, v in zip(net.weights, ref.weights):
+        np.testing.assert_allclose(v, w, rtol=1e-10, atol=1e-14)
+    with pytest.raises(ValueError, match="augment"):
+        ref.train_epoch(X, y, augment_shift=1)
+
+
+# ----------------------------------------------------------------------- the benchmarks
+def test_reference_train_epoch_matches_compiled_train_epoch():
+    X, y = _data(n=100)
+    net = NeuralNetwork([20, 16, 12, 10], activation="sigmoid", seed=4, dtype=np.float64)
+    ref = NumpyNetwork.from_network(net)
+    assert ref.train_epoch(X, y, batch_size=16, learning_rate=0.2) == pytest.approx(
+        net.train_epoch(X, y, batch_size=16, learning_rate=0.2), rel=1e-9)
+    for w, v in zip(net.weights + net.biases, ref.weights + ref.biases):
+        np.testing.assert_allclose(v, w, rtol=1e-9, atol=1e-12)
+
+
+def test_registry_has_example_arguments_for_every_kernel():
+    kernels, errors = discover()
+    assert errors == {}
+    names = {k.name for k in kernels}
+    import kernels as K
+    exported = {n for n in dir(K) if hasattr(getattr(K, n), "py_func")}
+    assert exported <= names and {"matmul_nn", "relu_forward", "sgd_update"} <= names
+    assert not any(n.startswith("_") or "._" in n for n in names)  # private helpers are not listed
+    for k in kernels:
+        args = example_args(k, np.float32)
+        assert args is not None, f"no example arguments for {k.name}: add a Case in profiling/cases.py"
+        assert len(args) == k.n_params, k.name
+        if k.module in ("kernels.matmul", "kernels.activations", "kernels.loss", "kernels.optim"):
+            assert case_for(k) is not None, k.name
+            k.func(*args)  # the example arguments fit the kernel
+            k.func(*example_args(k, np.float64))
+
+
+def test_bench_kernels_quick(tmp_path):
+    rc = bench_kernels.main(["--quick", "--quiet", "--kernels", "matmul_nn,matmul_tn,relu_forward,softmax_cross,sgd",
+                             "--out-dir", str(tmp_path), "--plots-dir", str(tmp_path)])
+    assert rc == 0
+    fields, rows = _columns(tmp_path / "kernel_benchmarks.csv")
+    assert fields == bench_kernels.FIELDS
+    cases = {r["case"] for r in rows}
+    assert cases == {"matmul_nn", "matmul_tn", "relu_forward", "softmax_cross_entropy_forward",
+                     "softmax_cross_entropy_backward", "sgd_update"}
+    nn = [r for r in rows if r["kernel"] == "matmul.matmul_nn"]
+    assert [r["shape"] for r in nn] == ["32x784x32", "32x32x16", "32x16x10"]
+    for r in rows:
+        assert float(r["kernel_us"]) > 0 and float(r["numpy_us"]) > 0
+        assert float(r["speedup_vs_numpy"]) == pytest.approx(float(r["numpy_us"]) / float(r["kernel_us"]), rel=1e-3)
+        assert (r["kernel_gflops"] != "") == r["case"].startswith("matmul")
+        assert (r["kernel_gbs"] != "") != r["case"].startswith("matmul")
+    assert (tmp_path / "kernel_benchmarks.png").stat().st_size > 0
+    machine = json.loads((tmp_path / "machine.json").read_text())["bench_kernels"]
+    assert {"cpu", "usable_cpus", "numpy_blas", "numba", "numba_num_threads"} <= set(machine)
+
+
+def test_bench_kernels_rejects_unknown_kernel_filter(tmp_path):
+    assert bench_kernels.main(["--quick", "--quiet", "--kernels", "no_such_kernel",
+                               "--out-dir", str(tmp_path), "--no-plot"]) == 2
+
+
+def test_bench_epoch_quick_with_startup(tmp_path, capsys):
+    rc = bench_epoch.main(["--quick", "--quiet", "--out-dir", str(tmp_path), "--plots-dir", str(tmp_path)])
+    assert rc == 0
+    fields, rows = _columns(tmp_path / "epoch_benchmark.csv")
+    assert fields == bench_epoch.FIELDS
+    impls = [r["impl"] for r in rows]
+    for impl in ("kernels train_epoch", "kernels step loop", "numpy", "sklearn",
+                 "kernels cold start (empty cache)", "kernels warm start (cached)"):
+        assert impl in impls
+    numpy_row = rows[impls.index("numpy")]
+    assert float(numpy_row["ratio_to_numpy"]) == 1.0 and numpy_row["n"] == "512"
+    cold = rows[impls.index("kernels cold start (empty cache)")]
+    assert float(cold["first_epoch_s"]) > 0 and float(cold["process_s"]) > float(cold["import_s"])
+    assert (tmp_path / "epoch_benchmark.png").exists()
+
+
+def test_bench_epoch_scaling_only(tmp_path):
+    rc = bench_epoch.main(["--quick", "--quiet", "--scaling-only", "--batch-sizes", "16,32", "--hidden", "8,16",
+                           "--out-dir", str(tmp_path), "--plots-dir", str(tmp_path)])
+    assert rc == 0
+    assert not (tmp_path / "epoch_benchmark.csv").exists()
+    for name, key, values in (("scaling_batch.csv", "batch", {"16", "32"}), ("scaling_width.csv", "hidden", {"8", "16"})):
+        fields, rows = _columns(tmp_path / name)
+        assert fields == bench_epoch.SCALING_FIELDS
+        assert {r[key] for r in rows} == values
+        assert {r["impl"] for r in rows} == set(bench_epoch.SCALING_IMPLS)
+    fields, rows = _columns(tmp_path / "scaling_width.csv")
+    assert {r["net"] for r in rows} == {"784-8-4-10", "784-16-8-10"}
+    assert (tmp_path / "scaling.png").exists()
+
+
+def test_line_report_quick(tmp_path):
+    rc = line_report.main(["--quick", "--quiet", "--out-dir", str(tmp_path), "--plots-dir", str(tmp_path)])
+    assert rc == 0
+    numba_txt = (tmp_path / "line_profile_numba.txt").read_text()
+    numpy_txt = (tmp_path / "line_profile_numpy.txt").read_text()
+    assert "K.linear_forward" in numba_txt and "Line #" in numba_txt
+    assert "acts[-1] @ self.weights[l]" in numpy_txt
+    fields, rows = _columns(tmp_path / "step_breakdown.csv")
+    assert fields == line_report.FIELDS
+    for impl in ("numba", "numpy"):
+        sel = [r for r in rows if r["impl"] == impl]
+        assert [r["op"] for r in sel] == list(line_report.OPS)
+        assert sum(float(r["share"]) for r in sel) == pytest.approx(1.0)
+        assert float(sel[0]["us_per_step"]) > 0  # the matrix products take time
+    assert (tmp_path / "step_breakdown.png").exists()
+
+
+def test_line_classification():
+    c = line_report.classify
+    assert c("            K.linear_forward(a, self.weights[l], self.biases[l], buf['z'][l])") == "matmul (+bias)"
+    assert c("            da = dz @ self.weights[l].T") == "matmul (+bias)"
+    assert c("        buf = self._forward(X, training=True)") is None
+    assert c("        dz = softmax_cross_entropy_grad(p, y)") == "softmax-CE"
+    assert c("                K.sgd_update(pf, gf, lr, l2)") == "update"
+    assert c("            act_fwd(buf['z'][l], buf['a'][l])") == "activation"
+    assert c("            if training and self.dropout > 0:") == "Python overhead"
+    assert c("        for l in range(self.n_layers):  # K.linear_forward") == "Python overhead"
+
+
+# ------------------------------------------------------------------- python -m kernels
+def _kernels_cli(*args):
+    return subprocess.run([sys.executable, "-m", "kernels", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_kernels_cli_lists_every_kernel():
+    res = _kernels_cli()
+    assert res.returncode == 0, res.stderr
+    kernels, _ = discover()
+    listed = {line.split()[0] for line in res.stdout.splitlines() if line.startswith("  ")}
+    assert listed == {k.name for k in kernels}
+    assert "matmul_nn" in listed and "softmax_cross_entropy_backward" in listed
+    assert "out = A @ B." in res.stdout  # the docstring's first line
+
+
+def test_kernels_cli_show_matmul_nn():
+    res = _kernels_cli("show", "matmul_nn")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "array(float32, 2d, C)" in out and "array(float64, 2d, C)" in out
+    assert "typed source" in out and "out[i, j] += a * B[k, j]" in out
+    assert out.count("vectorised") >= 2  # one SIMD verdict per signature
+
+
+def test_kernels_cli_unknown_name_fails_cleanly():
+    res = _kernels_cli("show", "matmul_xx")
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown kernel 'matmul_xx'" in lines[0] and "matmul_nn" in lines[0]
+    assert res.stdout == ""
+
+
+def test_simd_summary_counts_packed_scalar_and_fma():
+    from kernels.__main__ import simd_summary
+    asm = "\n".join(["\tvfmadd231ps\t%ymm1, %ymm2, %ymm3", "\tvmulps\t%zmm0, %zmm1, %zmm2",
+                     "\tvaddpd\t%xmm0, %xmm1, %xmm1", "\tvmulss\t%xmm0, %xmm1, %xmm1",
+                     "\tvfmadd213sd\t%xmm0, %xmm1, %xmm2", "\tmovabsq\t$expf, %rax", "\tcallq\t*%rax",
+                     "\tvmovups\t%ymm0, (%rdi)"])
+    s = simd_summary(asm)
+    assert (s["packed"], s["scalar"], s["fma_packed"], s["fma_scalar"]) == (3, 2, 1, 1)
+    assert (s["packed_ymm"], s["packed_zmm"], s["packed_xmm"]) == (1, 1, 1)
+    assert s["max_lanes"] == 16 and s["vectorised"] and s["calls"] == {"expf": 1}
+    assert not simd_summary("\tvmulss\t%xmm0, %xmm1, %xmm1")["vectorised"]
