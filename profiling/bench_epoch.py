@@ -7,8 +7,8 @@ cold and warm start, and (optionally) scaling curves over batch size and hidden 
 
 Implementations, all plain SGD (lr 0.01, no momentum) on the 784-128-64-10 ReLU net:
     kernels train_epoch   NeuralNetwork.train_epoch (whatever fast path the class uses)
-    kernels step loop     the Python reference path: per mini-batch NeuralNetwork._backward +
-                          update_weights, one Python call per kernel
+    kernels step loop     the Python reference path (NeuralNetwork.train_epoch_reference): per
+                          mini-batch _backward + update_weights, one Python call per plain kernel
     numpy                 profiling.numpy_reference.NumpyNetwork.train_epoch (vectorised NumPy)
     sklearn               MLPClassifier(solver="sgd", momentum=0, max_iter=1), like
                           shared/tools/bench_peers.py (includes its input validation)
@@ -63,10 +63,12 @@ def runner(impl, sizes, dtype, X, y, batch):
         return lambda: net.train_epoch(X, y, batch_size=batch, learning_rate=LR)
     if impl == "kernels step loop":
         net = _net(sizes, dtype)
+        if hasattr(net, "train_epoch_reference"):
+            return lambda: net.train_epoch_reference(X, y, batch_size=batch, learning_rate=LR)
         Xc = np.ascontiguousarray(X, dtype=dtype)
         yc = np.ascontiguousarray(y, dtype=np.int64)
 
-        def loop():
+        def loop():  # the same per-batch path, for a NeuralNetwork without train_epoch_reference
             perm = net.rng.permutation(len(Xc))
             for s in range(0, len(Xc), batch):
                 idx = perm[s:s + batch]

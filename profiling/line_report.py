@@ -143,8 +143,9 @@ def plot(rows, batch, path):
         unprof = get[(impl, batch, OPS[0])]["unprofiled_step_us"]
         ax.plot([unprof], [i], "k|", ms=22, mew=2)
         ax.text(left, i + 0.3, f" profiled {left:.0f} µs, unprofiled {unprof:.0f} µs (|)", fontsize=7)
+    names = {"numba": "Numba kernels\n(Python reference path)", "numpy": "NumPy reference"}
     ax.set_yticks(range(len(impls)))
-    ax.set_yticklabels([f"{impl}\n(batch {batch})" for impl in impls])
+    ax.set_yticklabels([f"{names.get(impl, impl)}\n(batch {batch})" for impl in impls], fontsize=8)
     ax.set_xlabel("µs per training step (line_profiler)")
     ax.set_title(f"where one SGD step's time goes, batch {batch}")
     ax.legend(fontsize=7, loc="lower right")
