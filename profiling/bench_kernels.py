@@ -24,8 +24,8 @@ import sys
 import numpy as np
 
 from profiling import cases as C
-from profiling.common import (PLOTS_DIR, RESULTS_DIR, csv_list, log, median_time, record_machine,
-                              save_figure, write_csv)
+from profiling.common import (PLOTS_DIR, RESULTS_DIR, blas_peak, csv_list, log, median_time,
+                              record_machine, save_figure, write_csv)
 
 FIELDS = ["net", "dtype", "batch", "op", "case", "kernel", "layer", "shape", "flop", "bytes",
           "kernel_us", "numpy_us", "kernel_gflops", "numpy_gflops", "kernel_gbs", "numpy_gbs",
@@ -225,7 +225,10 @@ def main(argv=None):
     os.makedirs(a.out_dir, exist_ok=True)
     csv_path = os.path.join(a.out_dir, "kernel_benchmarks.csv")
     write_csv(csv_path, rows, FIELDS)
-    record_machine(a.out_dir, "bench_kernels", a)
+    info = record_machine(a.out_dir, "bench_kernels", a, extra=None if a.quick else {
+        "numpy_matmul_1024_gflops": {d.name: blas_peak(d) for d in dtypes}})
+    if "numpy_matmul_1024_gflops" in info:
+        print(f"NumPy matmul 1024^3: {info['numpy_matmul_1024_gflops']} GFLOP/s")
     print(f"wrote {csv_path} ({len(rows)} rows)")
     if not a.no_plot:
         png = os.path.join(a.plots_dir, "kernel_benchmarks.png")

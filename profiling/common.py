@@ -74,6 +74,38 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
+def _cpu_details():
+    """cpu family / model / MHz / cache size lines of /proc/cpuinfo (first CPU)."""
+    out = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                key = key.strip()
+                if key in ("cpu family", "model", "cpu MHz", "cache size") and key not in out:
+                    out[key] = val.strip()
+                if not line.strip() and out:
+                    break
+    except OSError:
+        pass
+    return out
+
+
+def blas_peak(dtype, n=1024, reps=3):
+    """GFLOP/s of NumPy's matmul on n x n matrices (best of reps): the compute-bound ceiling."""
+    import numpy as np
+    a = np.random.default_rng(0).random((n, n)).astype(dtype)
+    a @ a
+    best = min(_timed(lambda: a @ a) for _ in range(reps))
+    return round(2 * n ** 3 / best / 1e9, 1)
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def _cpu_flags():
     try:
         with open("/proc/cpuinfo") as f:
@@ -103,7 +135,7 @@ def machine_info():
     except AttributeError:
         affinity = os.cpu_count()
     info = {
-        "cpu": _cpu_model(), "cpu_flags": _cpu_flags(), "logical_cpus": os.cpu_count(),
+        "cpu": _cpu_model(), "cpu_details": _cpu_details(), "cpu_flags": _cpu_flags(), "logical_cpus": os.cpu_count(),
         "usable_cpus": affinity, "python": platform.python_version(), "numpy": np.__version__,
         "numba": numba.__version__, "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
         "numba_threading_layer": numba.config.THREADING_LAYER,
@@ -121,8 +153,14 @@ def machine_info():
     return info
 
 
-def record_machine(out_dir, bench, args):
-    """Merge this run's machine record into out_dir/machine.json under key `bench`."""
+_LOAD_AT_IMPORT = round(os.getloadavg()[0], 2)
+
+
+def record_machine(out_dir, bench, args, extra=None):
+    """Merge this run's machine record into out_dir/machine.json under key `bench`.
+
+    Records the 1-minute load average when the run started (module import) and when it ended.
+    """
     path = os.path.join(out_dir, "machine.json")
     try:
         with open(path) as f:
@@ -131,6 +169,9 @@ def record_machine(out_dir, bench, args):
         data = {}
     info = machine_info()
     info["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    info["load_average_1min_at_start"] = _LOAD_AT_IMPORT
+    info["load_average_1min_at_end"] = info.pop("load_average_1min")
+    info.update(extra or {})
     info["args"] = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     data[bench] = info
     atomic_write(path, lambda f: f.write((json.dumps(data, indent=2, default=str) + "\n").encode()))
