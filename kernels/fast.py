@@ -1,71 +1,185 @@
 """Optimised matrix products with fused epilogues: the kernels the compiled training epoch runs.
 
-Every kernel here computes exactly what a plain kernel in `kernels/matmul.py`,
-`kernels/activations.py`, `kernels/dropout.py`, `kernels/loss.py` or `kernels/optim.py` computes
-(the docstring names which); `tests/test_fast.py` holds each pair equal to float32 tolerance
-(the sums are taken in another order, that is all) and both to NumPy.
+Every kernel here computes what a plain kernel of `kernels/matmul.py`, `activations.py`,
+`dropout.py`, `loss.py` or `optim.py` computes (each docstring names which); `tests/test_fast.py`
+holds each pair equal, to float32 rounding (sums are taken in another order), and both to NumPy.
 
-One layout does all the work: the dot-product form ("NT")
+Two microkernels do all the multiply-adds:
 
-    out[i, j] = sum_k A[i, k] * B[j, k]          A (N,K), B (M,K), out (N,M)  =  A @ B.T
+* Tile (for A @ B and A.T @ B): a 4 x 16 block of `out` is accumulated in a small stack array
+  that LLVM keeps in registers (8 AVX2 registers of 8 floats), over the summed index t:
+      acc[r, c] += a_r * B[t, j + c]      a_r = A[i + r, t]  (A @ B)   or  A[t, i + r]  (A.T @ B)
+  The 16 columns are contiguous in B, so each step is 2 vector loads, 4 broadcasts and 8 fused
+  multiply-adds: every loaded value of B is used 4 times and every a_r 16 times from registers.
+  No operand needs to be transposed, and there is no horizontal sum at the end.
+* Dot (for A @ B.T): out[i, j] = sum_k A[i, k] * B[j, k] reads two contiguous rows; a 2 x 4
+  block of outputs per sweep over k, vectorised by LLVM as 8 vector sums (fastmath lets it
+  reorder each sum) and reduced horizontally once per output.
 
-whose inner loop reads two contiguous rows. With fastmath LLVM turns it into SIMD fused
-multiply-adds over k (8 float32 lanes with AVX2, 16 with AVX-512) and, because a 2x4 block of
-outputs is computed per sweep over k, each loaded element of A is used 4 times and each of B twice
-from registers ("register blocking"). The other layouts become NT by transposing a panel once:
+Ragged edges need no special code path: a last row tile re-reads the last row (only real rows
+are stored), a last column panel is shifted left to end at the last column (overlapping columns
+are recomputed bit-identically and not stored twice), and a B narrower than 16 columns is copied
+into a zero-padded panel.
 
-    A @ B    = NT(A, B.T)          forward        Z  = H @ W   uses W.T  (kept transposed: WT)
-    A @ B.T  = NT(A, B)            input grad     dH = dZ @ W.T uses W as stored
-    A.T @ B  = NT(A.T, B.T)        weight grad    dW.T = dZ.T @ H  = NT(dZ.T, H.T)
-
-Work is split over threads by panels of PANEL columns of `out` (`prange`): every output is summed
-by one thread in a fixed order, so results do not depend on the thread count or scheduling.
-Products smaller than PARALLEL_MIN_FLOP run on one thread (a parallel region costs microseconds).
-
-Epilogues are applied to each panel right after it is computed, while it is still in cache:
-bias + activation (forward), dropout mask + activation derivative + a transposed copy (input
-gradient), bias gradient + optimizer step (weight gradient).
+Threads (`prange`) split `out` into panels (columns for A @ B, rows for A.T @ B); every output is
+summed by one thread in a fixed order, so results do not depend on the thread count. Products
+below PARALLEL_MIN_FLOP run on one thread (waking the other costs microseconds). Epilogues run
+on each panel right after it is computed, while it is in cache: bias + activation + dropout
+(forward), dropout mask + activation derivative (input gradient), optimizer step (weight gradient).
 """
 import math
 
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+from numba.np.numpy_support import carray
 
 from kernels.dropout import hash_uniform
 
-PANEL = 16                    # columns of `out` per parallel task
-PARALLEL_MIN_FLOP = 1 << 21   # 2 MFLOP: below this one thread is faster than waking two
+TILE_ROWS, TILE_COLS = 4, 16   # register tile of the A @ B and A.T @ B kernels
+PANEL = 16                     # columns (A @ B) or rows (A.T @ B, A @ B.T) per parallel task
+PARALLEL_MIN_FLOP = 1 << 19    # 0.5 MFLOP (~15 us on one core); a parallel region costs ~3 us
 
-# activation codes (kernels/__init__.py ACTIVATIONS order)
 ACT_NONE, ACT_RELU, ACT_TANH, ACT_SIGMOID = 0, 1, 2, 3
 ACT_CODES = {"relu": ACT_RELU, "tanh": ACT_TANH, "sigmoid": ACT_SIGMOID}
-# optimizer codes
 OPT_SGD, OPT_MOMENTUM, OPT_ADAM = 0, 1, 2
 OPT_CODES = {"sgd": OPT_SGD, "momentum": OPT_MOMENTUM, "adam": OPT_ADAM}
 
 _FLAGS = dict(cache=True, fastmath=True, error_model="numpy")
 
+# Start numba's thread pool now. A cached function that calls a parallel one, when it is loaded
+# from the on-disk cache and run before anything else has started the pool, jumps to a null
+# pointer (numba issue #8578); get_num_threads() starts the pool as a side effect.
+numba.get_num_threads()
 
-# ------------------------------------------------------------------------------- the microkernel
+
+# ---------------------------------------------------------------------------- register tile
+@intrinsic
+def _stack_alloc(typingctx, n, dtype):
+    """Pointer to n (a compile-time constant) elements of dtype on the stack: an LLVM alloca in
+    the function's entry block."""
+    if not isinstance(n, types.IntegerLiteral):
+        return None
+    size, elem = n.literal_value, dtype.dtype
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_value_type(elem), size=size)
+
+    return types.CPointer(elem)(n, dtype), codegen
+
+
+@njit(inline="always")
+def _tile(dtype):
+    """The 4 x 16 accumulator tile, flat: acc[16 r + c]. Being a non-escaping stack array of
+    constant size, LLVM promotes it to registers once the loops over c are vectorised."""
+    return carray(_stack_alloc(64, dtype), (64,))
+
+
 @njit(**_FLAGS)
-def nt_panel(A, B, out, j0, j1):
+def _store_tile(acc, out, i, i1, js, j0, j1):
+    """out[i + r, js + c] = acc[16 r + c] for rows < i1 and columns in [j0, j1)."""
+    if i + TILE_ROWS <= i1 and j0 == js and js + TILE_COLS <= j1:     # a whole tile
+        for r in range(TILE_ROWS):
+            o = out[i + r, js:js + TILE_COLS]
+            for c in range(TILE_COLS):
+                o[c] = acc[TILE_COLS * r + c]
+        return
+    for r in range(TILE_ROWS):
+        if i + r < i1:
+            for c in range(TILE_COLS):
+                if j0 <= js + c < j1:
+                    out[i + r, js + c] = acc[TILE_COLS * r + c]
+
+
+@njit(**_FLAGS)
+def nn_block(A, B, out, i0, i1, j0, j1):
+    """out[i0:i1, j0:j1] = A[i0:i1] @ B[:, j0:j1].  A (N,K), B (K,M) with M >= 16, out (N,M').
+
+    Equals the same block of `matmul_nn(A, B, out)`. For every 16-column panel of B and every
+    4 rows of A: acc[r, c] += A[i + r, t] * B[t, js + c] over t = 0..K-1.
+    """
+    K = A.shape[1]
+    M = B.shape[1]
+    acc = _tile(A.dtype)
+    for jp in range(j0, j1, TILE_COLS):
+        js = min(jp, M - TILE_COLS)            # a last partial panel is shifted left
+        jend = min(jp + TILE_COLS, j1)
+        for i in range(i0, i1, TILE_ROWS):
+            r1, r2, r3 = min(i + 1, i1 - 1), min(i + 2, i1 - 1), min(i + 3, i1 - 1)
+            for c in range(TILE_ROWS * TILE_COLS):
+                acc[c] = 0.0
+            for t in range(K):
+                a0, a1, a2, a3 = A[i, t], A[r1, t], A[r2, t], A[r3, t]
+                Bt = B[t, js:js + TILE_COLS]
+                for c in range(TILE_COLS):
+                    b = Bt[c]
+                    acc[c] += a0 * b
+                    acc[16 + c] += a1 * b
+                    acc[32 + c] += a2 * b
+                    acc[48 + c] += a3 * b
+            _store_tile(acc, out, i, i1, js, jp, jend)
+
+
+@njit(**_FLAGS)
+def tn_block(A, B, out, i0, i1, j0, j1):
+    """out[i0:i1, j0:j1] = (A.T @ B)[i0:i1, j0:j1].  A (N,K), B (N,M) with M >= 16, out (K,M').
+
+    Equals the same block of `matmul_tn(A, B, out)`: acc[r, c] += A[t, i + r] * B[t, js + c]
+    over the shared index t = 0..N-1 (the batch, for a weight gradient).
+    """
+    N = A.shape[0]
+    M = B.shape[1]
+    acc = _tile(A.dtype)
+    for jp in range(j0, j1, TILE_COLS):
+        js = min(jp, M - TILE_COLS)
+        jend = min(jp + TILE_COLS, j1)
+        for i in range(i0, i1, TILE_ROWS):
+            r1, r2, r3 = min(i + 1, i1 - 1), min(i + 2, i1 - 1), min(i + 3, i1 - 1)
+            for c in range(TILE_ROWS * TILE_COLS):
+                acc[c] = 0.0
+            for t in range(N):
+                a0, a1, a2, a3 = A[t, i], A[t, r1], A[t, r2], A[t, r3]
+                Bt = B[t, js:js + TILE_COLS]
+                for c in range(TILE_COLS):
+                    b = Bt[c]
+                    acc[c] += a0 * b
+                    acc[16 + c] += a1 * b
+                    acc[32 + c] += a2 * b
+                    acc[48 + c] += a3 * b
+            _store_tile(acc, out, i, i1, js, jp, jend)
+
+
+@njit(**_FLAGS)
+def _wide(B):
+    """B itself if it has at least 16 columns, else a copy zero-padded to 16 columns."""
+    if B.shape[1] >= TILE_COLS:
+        return B
+    Bp = np.zeros((B.shape[0], TILE_COLS), B.dtype)
+    Bp[:, :B.shape[1]] = B
+    return Bp
+
+
+# ------------------------------------------------------------------------ dot microkernel
+@njit(**_FLAGS)
+def nt_block(A, B, out, j0, j1):
     """out[:, j0:j1] = A @ B[j0:j1].T, in 2x4 register blocks.  A (N,K), B (M,K), out (N,M).
 
-    Equals `matmul_nt(A, B, out)` restricted to columns j0..j1-1. For each block of 4 rows of B
-    (kept in L1 cache) it sweeps all rows of A two at a time; the 8 sums of a block live in
-    registers and the k loop is vectorised by LLVM (fastmath allows reordering the sums).
+    Equals `matmul_nt(A, B, out)` on columns j0..j1-1. For each 4 rows of B it sweeps the rows
+    of A two at a time; the 8 sums of a block are vector registers (the k loop is vectorised).
     """
     N, K = A.shape
     zero = A.dtype.type(0.0)
     j = j0
     while j + 4 <= j1:
-        i = 0
-        while i + 2 <= N:
+        for i in range(0, N, 2):
+            i1 = min(i + 1, N - 1)             # odd N: the last row is paired with itself
             s00 = s01 = s02 = s03 = zero
             s10 = s11 = s12 = s13 = zero
             for k in range(K):
                 a0 = A[i, k]
-                a1 = A[i + 1, k]
+                a1 = A[i1, k]
                 b0 = B[j, k]
                 b1 = B[j + 1, k]
                 b2 = B[j + 2, k]
@@ -82,25 +196,12 @@ def nt_panel(A, B, out, j0, j1):
             out[i, j + 1] = s01
             out[i, j + 2] = s02
             out[i, j + 3] = s03
-            out[i + 1, j] = s10
-            out[i + 1, j + 1] = s11
-            out[i + 1, j + 2] = s12
-            out[i + 1, j + 3] = s13
-            i += 2
-        if i < N:                      # odd N: last row against the 4 rows of B
-            s0 = s1 = s2 = s3 = zero
-            for k in range(K):
-                a = A[i, k]
-                s0 += a * B[j, k]
-                s1 += a * B[j + 1, k]
-                s2 += a * B[j + 2, k]
-                s3 += a * B[j + 3, k]
-            out[i, j] = s0
-            out[i, j + 1] = s1
-            out[i, j + 2] = s2
-            out[i, j + 3] = s3
+            out[i1, j] = s10
+            out[i1, j + 1] = s11
+            out[i1, j + 2] = s12
+            out[i1, j + 3] = s13
         j += 4
-    while j < j1:                      # leftover columns (j1 - j0 not a multiple of 4)
+    while j < j1:                              # the last 1-3 columns
         for i in range(N):
             s = zero
             for k in range(K):
@@ -109,266 +210,293 @@ def nt_panel(A, B, out, j0, j1):
         j += 1
 
 
+# ---------------------------------------------------------------------- plain products
 @njit(**_FLAGS)
-def _use_threads(N, K, M):
+def _threads(N, K, M):
     return 2 * N * K * M >= PARALLEL_MIN_FLOP and M > PANEL
+
+
+@njit(parallel=True, **_FLAGS)
+def _nn_parallel(A, B, out):
+    M = out.shape[1]
+    for p in prange((M + PANEL - 1) // PANEL):
+        nn_block(A, B, out, 0, A.shape[0], p * PANEL, min(M, (p + 1) * PANEL))
+
+
+@njit(**_FLAGS)
+def matmul_nn_fast(A, B, out):
+    """out = A @ B.  A (N,K), B (K,M), out (N,M).  Equals `matmul_nn`.  Tile kernel, threads
+    over 16-column panels of out when the product is large."""
+    N, K = A.shape
+    M = B.shape[1]
+    Bw = _wide(B)
+    if _threads(N, K, M):
+        _nn_parallel(A, Bw, out)
+    else:
+        nn_block(A, Bw, out, 0, N, 0, M)
+
+
+@njit(parallel=True, **_FLAGS)
+def _tn_parallel(A, B, out):
+    K = out.shape[0]
+    for p in prange((K + PANEL - 1) // PANEL):
+        tn_block(A, B, out, p * PANEL, min(K, (p + 1) * PANEL), 0, out.shape[1])
+
+
+@njit(**_FLAGS)
+def matmul_tn_fast(A, B, out):
+    """out = A.T @ B.  A (N,K), B (N,M), out (K,M).  Equals `matmul_tn`.  Tile kernel, threads
+    over 16-row panels of out when the product is large."""
+    N, K = A.shape
+    M = B.shape[1]
+    Bw = _wide(B)
+    if 2 * N * K * M >= PARALLEL_MIN_FLOP and K > PANEL:
+        _tn_parallel(A, Bw, out)
+    else:
+        tn_block(A, Bw, out, 0, K, 0, M)
 
 
 @njit(parallel=True, **_FLAGS)
 def _nt_parallel(A, B, out):
     M = B.shape[0]
     for p in prange((M + PANEL - 1) // PANEL):
-        nt_panel(A, B, out, p * PANEL, min(M, (p + 1) * PANEL))
+        nt_block(A, B, out, p * PANEL, min(M, (p + 1) * PANEL))
 
 
 @njit(**_FLAGS)
 def matmul_nt_fast(A, B, out):
-    """out = A @ B.T.  A (N,K), B (M,K), out (N,M).  Equals `matmul_nt`.
-
-    Multi-threaded over column panels when the product is large enough.
-    """
+    """out = A @ B.T.  A (N,K), B (M,K), out (N,M).  Equals `matmul_nt`.  Dot kernel, threads
+    over 16-column panels of out when the product is large."""
     N, K = A.shape
     M = B.shape[0]
-    if _use_threads(N, K, M):
+    if _threads(N, K, M):
         _nt_parallel(A, B, out)
     else:
-        nt_panel(A, B, out, 0, M)
+        nt_block(A, B, out, 0, M)
 
 
+# --------------------------------------------------------------------------- epilogues
 @njit(**_FLAGS)
-def transpose(A, out):
-    """out = A.T (a copy).  A (N,M), out (M,N). Walks 8x8 tiles so reads and writes stay in cache."""
-    N, M = A.shape
-    for i0 in range(0, N, 8):
-        i1 = min(N, i0 + 8)
-        for j0 in range(0, M, 8):
-            j1 = min(M, j0 + 8)
-            for j in range(j0, j1):
-                for i in range(i0, i1):
-                    out[j, i] = A[i, j]
+def _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, j0, j1):
+    """On columns j0..j1: Z += b; Aout = f(Z); with dropout, mask and D = Aout * mask.
 
-
-@njit(**_FLAGS)
-def matmul_nn_fast(A, B, out):
-    """out = A @ B.  A (N,K), B (K,M), out (N,M).  Equals `matmul_nn`.
-
-    Packs B.T once (K*M copies, small next to the N*K*M multiply-adds), then the NT kernel.
+    The arithmetic of bias_forward, relu/tanh/sigmoid_forward and dropout_forward; one loop per
+    case (the branches are outside the loops, so each loop vectorises).
     """
-    BT = np.empty((B.shape[1], B.shape[0]), B.dtype)
-    transpose(B, BT)
-    matmul_nt_fast(A, BT, out)
-
-
-@njit(**_FLAGS)
-def matmul_tn_fast(A, B, out):
-    """out = A.T @ B.  A (N,K), B (N,M), out (K,M).  Equals `matmul_tn`.
-
-    Packs A.T and B.T (both now contiguous along the summed index N), then out = NT(A.T, B.T).
-    """
-    AT = np.empty((A.shape[1], A.shape[0]), A.dtype)
-    BT = np.empty((B.shape[1], B.shape[0]), B.dtype)
-    transpose(A, AT)
-    transpose(B, BT)
-    matmul_nt_fast(AT, BT, out)
-
-
-# ------------------------------------------------------------------------------------ epilogues
-@njit(**_FLAGS)
-def _act_value(z, act):
-    """f(z) for an activation code; as in kernels/activations.py."""
-    if act == ACT_RELU:
-        return z if z > 0 else 0.0
-    if act == ACT_TANH:
-        return math.tanh(z)
-    if act == ACT_SIGMOID:
-        if z >= 0:
-            return 1.0 / (1.0 + math.exp(-z))
-        e = math.exp(z)
-        return e / (1.0 + e)
-    return z
-
-
-@njit(**_FLAGS)
-def _act_grad(g, saved, act):
-    """g * f'(.) read off `saved` (z for relu, a = f(z) for tanh/sigmoid); as in activations.py."""
-    if act == ACT_RELU:
-        return g if saved > 0 else 0.0
-    if act == ACT_TANH:
-        return g * (1.0 - saved * saved)
-    if act == ACT_SIGMOID:
-        return g * saved * (1.0 - saved)
-    return g
-
-
-@njit(**_FLAGS)
-def _forward_epilogue(Z, b, act, Aout, j0, j1):
-    N = Z.shape[0]
+    N, M = Z.shape
+    zero = Z.dtype.type(0.0)
     for i in range(N):
         for j in range(j0, j1):
-            z = Z[i, j] + b[j]
-            Z[i, j] = z
-            if act != ACT_NONE:
-                Aout[i, j] = _act_value(z, act)
+            Z[i, j] += b[j]
+        if act == ACT_RELU:
+            for j in range(j0, j1):
+                z = Z[i, j]
+                Aout[i, j] = z if z > 0 else zero
+        elif act == ACT_TANH:
+            for j in range(j0, j1):
+                Aout[i, j] = math.tanh(Z[i, j])
+        elif act == ACT_SIGMOID:
+            for j in range(j0, j1):
+                z = Z[i, j]
+                if z >= 0:
+                    Aout[i, j] = 1.0 / (1.0 + math.exp(-z))
+                else:
+                    e = math.exp(z)
+                    Aout[i, j] = e / (1.0 + e)
+        if act != ACT_NONE and p_drop > 0:
+            scale = 1.0 / (1.0 - p_drop)
+            for j in range(j0, j1):
+                keep = hash_uniform(seed, i * M + j) >= p_drop
+                mask[i, j] = scale if keep else 0.0
+                D[i, j] = Aout[i, j] * mask[i, j]
 
 
 @njit(parallel=True, **_FLAGS)
-def _linear_act_parallel(H, WT, b, act, Z, Aout):
-    M = WT.shape[0]
+def _linear_act_parallel(H, W, b, act, Z, Aout, p_drop, seed, mask, D):
+    M = Z.shape[1]
     for p in prange((M + PANEL - 1) // PANEL):
         j0, j1 = p * PANEL, min(M, (p + 1) * PANEL)
-        nt_panel(H, WT, Z, j0, j1)
-        _forward_epilogue(Z, b, act, Aout, j0, j1)
+        nn_block(H, W, Z, 0, H.shape[0], j0, j1)
+        _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, j0, j1)
 
 
 @njit(**_FLAGS)
-def linear_act_forward(H, WT, b, act, Z, Aout):
-    """Z = H @ WT.T + b and Aout = f(Z).  H (N,K), WT (M,K) = W.T, b (M,), Z, Aout (N,M).
+def linear_act_forward(H, W, b, act, Z, Aout, p_drop, seed, mask, D):
+    """A fully connected layer, its activation and dropout in one pass over the output.
 
-    Equals `linear_forward(H, W, b, Z)` followed by the activation's forward kernel (relu_forward,
-    tanh_forward, sigmoid_forward); act is an ACT_* code and ACT_NONE leaves Aout untouched.
+        Z = H @ W + b,   Aout = f(Z),   D = Aout * mask   (mask drawn from seed when p_drop > 0)
+    H (N,K), W (K,M), b (M,), Z, Aout, mask, D (N,M); act an ACT_* code (ACT_NONE leaves Aout,
+    mask and D alone); seed a uint64. Equals `linear_forward`, then relu/tanh/sigmoid_forward, then
+    `dropout_forward(Aout, p_drop, seed, mask, D)`.
     """
     N, K = H.shape
-    M = WT.shape[0]
-    if _use_threads(N, K, M):
-        _linear_act_parallel(H, WT, b, act, Z, Aout)
+    M = W.shape[1]
+    Ww = _wide(W)
+    if _threads(N, K, M):
+        _linear_act_parallel(H, Ww, b, act, Z, Aout, p_drop, seed, mask, D)
     else:
-        nt_panel(H, WT, Z, 0, M)
-        _forward_epilogue(Z, b, act, Aout, 0, M)
+        nn_block(H, Ww, Z, 0, N, 0, M)
+        _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, 0, M)
 
 
 @njit(**_FLAGS)
-def _input_grad_epilogue(dH, saved, act, mask, use_mask, dHT, j0, j1):
+def _input_grad_epilogue(dH, saved, act, mask, use_mask, j0, j1):
+    """On columns j0..j1: dH *= mask (if use_mask), then dH *= f'(.) read off `saved` (z for
+    relu, a = f(z) for tanh and sigmoid): the arithmetic of dropout_backward and
+    relu/tanh/sigmoid_backward, one loop per case."""
     N = dH.shape[0]
+    zero = dH.dtype.type(0.0)
     for i in range(N):
-        for j in range(j0, j1):
-            g = dH[i, j]
-            if use_mask:
-                g = g * mask[i, j]
-            g = _act_grad(g, saved[i, j], act)
-            dH[i, j] = g
-            dHT[j, i] = g
+        if use_mask:
+            for j in range(j0, j1):
+                dH[i, j] = dH[i, j] * mask[i, j]
+        if act == ACT_RELU:
+            for j in range(j0, j1):
+                dH[i, j] = dH[i, j] if saved[i, j] > 0 else zero
+        elif act == ACT_TANH:
+            for j in range(j0, j1):
+                v = saved[i, j]
+                dH[i, j] = dH[i, j] * (1.0 - v * v)
+        elif act == ACT_SIGMOID:
+            for j in range(j0, j1):
+                v = saved[i, j]
+                dH[i, j] = dH[i, j] * v * (1.0 - v)
 
 
 @njit(parallel=True, **_FLAGS)
-def _input_grad_parallel(dZ, W, saved, act, mask, use_mask, dH, dHT):
-    K = W.shape[0]
+def _input_grad_parallel(dZ, WT, saved, act, mask, use_mask, dH):
+    K = WT.shape[1]
     for p in prange((K + PANEL - 1) // PANEL):
         j0, j1 = p * PANEL, min(K, (p + 1) * PANEL)
-        nt_panel(dZ, W, dH, j0, j1)
-        _input_grad_epilogue(dH, saved, act, mask, use_mask, dHT, j0, j1)
+        nn_block(dZ, WT, dH, 0, dZ.shape[0], j0, j1)
+        _input_grad_epilogue(dH, saved, act, mask, use_mask, j0, j1)
 
 
 @njit(**_FLAGS)
-def linear_input_grad(dZ, W, saved, act, mask, use_mask, dH, dHT):
-    """Gradient flowing into the layer below, through its dropout and activation.
+def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
+    """Gradient into the layer below, through its dropout and activation:
 
-        dH = f'(.) * mask * (dZ @ W.T),   dHT = dH.T
-    dZ (N,M) gradient of this layer's pre-activation, W (K,M) its weights as stored, saved (N,K)
-    what the activation's backward kernel reads (z for relu, a for tanh/sigmoid), mask (N,K) the
-    dropout mask (ignored unless use_mask), dH (N,K), dHT (K,N).
-    Equals `matmul_nt(dZ, W, dH)`, then `dropout_backward`, then relu/tanh/sigmoid_backward.
+        dH = f'(.) * mask * (dZ @ W.T)
+    dZ (N,M) this layer's pre-activation gradient, WT (M,K) = W.T its weights transposed (kept
+    up to date by weight_grad_step, so the tile kernel reads rows of W.T contiguously), saved
+    (N,K) what the activation's backward kernel reads (z for relu, a for tanh/sigmoid), mask
+    (N,K) the dropout mask (read only if use_mask), dH (N,K). Equals `matmul_nt(dZ, W, dH)`,
+    then `dropout_backward`, then relu/tanh/sigmoid_backward.
     """
     N, M = dZ.shape
-    K = W.shape[0]
-    if _use_threads(N, M, K):
-        _input_grad_parallel(dZ, W, saved, act, mask, use_mask, dH, dHT)
+    K = WT.shape[1]
+    WTw = _wide(WT)
+    if _threads(N, M, K):
+        _input_grad_parallel(dZ, WTw, saved, act, mask, use_mask, dH)
     else:
-        nt_panel(dZ, W, dH, 0, K)
-        _input_grad_epilogue(dH, saved, act, mask, use_mask, dHT, 0, K)
+        nn_block(dZ, WTw, dH, 0, N, 0, K)
+        _input_grad_epilogue(dH, saved, act, mask, use_mask, 0, K)
 
 
 @njit(**_FLAGS)
-def _step_panel(P, G, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, j0, j1):
-    """Optimizer step on columns j0..j1 of a 2-D parameter P with gradient G (formulas of optim.py)."""
-    M = P.shape[0]
-    if opt == OPT_ADAM:
-        c1 = 1.0 / (1.0 - beta1 ** t)
-        c2 = 1.0 / (1.0 - beta2 ** t)
-    for r in range(M):
-        for j in range(j0, j1):
-            g = G[r, j] + l2 * P[r, j]
-            if opt == OPT_SGD:
-                P[r, j] -= lr * g
-            elif opt == OPT_MOMENTUM:
-                S1[r, j] = mu * S1[r, j] - lr * g
-                P[r, j] += S1[r, j]
-            else:
-                S1[r, j] = beta1 * S1[r, j] + (1.0 - beta1) * g
-                S2[r, j] = beta2 * S2[r, j] + (1.0 - beta2) * g * g
-                P[r, j] -= lr * (S1[r, j] * c1) / (math.sqrt(S2[r, j] * c2) + eps)
+def optimizer_step(P, G, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
+    """One optimizer step on a parameter block, in place.  P, G, S1, S2 same shape, C-contiguous.
+
+    The formulas of kernels/optim.py with g = G + l2 * P:
+        OPT_SGD       P -= lr g                                          (sgd_update)
+        OPT_MOMENTUM  S1 = mu S1 - lr g;  P += S1                        (momentum_update)
+        OPT_ADAM      S1 = b1 S1 + (1-b1) g;  S2 = b2 S2 + (1-b2) g^2
+                      P -= lr (S1 / (1-b1^t)) / (sqrt(S2 / (1-b2^t)) + eps)   (adam_update)
+    The arithmetic is in P's dtype (float32 sqrt and division cost a fraction of float64 ones,
+    and the state is stored in float32 anyway); one loop per optimizer so each vectorises.
+    """
+    p, g_, s1, s2 = P.reshape(-1), G.reshape(-1), S1.reshape(-1), S2.reshape(-1)
+    f = P.dtype.type
+    lr_, l2_ = f(lr), f(l2)
+    if opt == OPT_SGD:
+        for i in range(p.shape[0]):
+            p[i] -= lr_ * (g_[i] + l2_ * p[i])
+    elif opt == OPT_MOMENTUM:
+        mu_ = f(mu)
+        for i in range(p.shape[0]):
+            v = mu_ * s1[i] - lr_ * (g_[i] + l2_ * p[i])
+            s1[i] = v
+            p[i] += v
+    else:
+        b1, b2, eps_ = f(beta1), f(beta2), f(eps)
+        c1 = f(1.0 / (1.0 - beta1 ** t))
+        c2 = f(1.0 / (1.0 - beta2 ** t))
+        ob1, ob2 = f(1.0 - beta1), f(1.0 - beta2)
+        for i in range(p.shape[0]):
+            g = g_[i] + l2_ * p[i]
+            m = b1 * s1[i] + ob1 * g
+            v = b2 * s2[i] + ob2 * g * g
+            s1[i] = m
+            s2[i] = v
+            p[i] -= lr_ * (m * c1) / (math.sqrt(v * c2) + eps_)
+
+
+@njit(**_FLAGS)
+def _transpose_rows(W, WT, r0, r1):
+    """WT[:, r0:r1] = W[r0:r1].T."""
+    for r in range(r0, r1):
+        for j in range(W.shape[1]):
+            WT[j, r] = W[r, j]
 
 
 @njit(parallel=True, **_FLAGS)
-def _weight_grad_parallel(dZT, HT, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
-    K = HT.shape[0]
+def _weight_grad_parallel(H, dZ, dW, W, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, WT,
+                          keep_t):
+    K, M = dW.shape
     for p in prange((K + PANEL - 1) // PANEL):
-        j0, j1 = p * PANEL, min(K, (p + 1) * PANEL)
-        nt_panel(dZT, HT, dWT, j0, j1)
-        _step_panel(WT, dWT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, j0, j1)
+        r0, r1 = p * PANEL, min(K, (p + 1) * PANEL)
+        tn_block(H, dZ, dW, r0, r1, 0, M)
+        optimizer_step(W[r0:r1], dW[r0:r1], S1[r0:r1], S2[r0:r1], opt, lr, l2, mu, beta1,
+                       beta2, eps, t)
+        if keep_t:
+            _transpose_rows(W, WT, r0, r1)
 
 
 @njit(**_FLAGS)
-def weight_grad_step(dZT, HT, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
-    """Weight gradient of a layer and the optimizer step on it, fused panel by panel.
+def weight_grad_step(H, dZ, dW, W, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, WT, keep_t):
+    """A layer's weight gradient and the optimizer step on it, fused panel by panel.
 
-        dWT = dZT @ HT.T  (= (H.T @ dZ).T),   then  WT <- step(WT, dWT)
-    dZT (M,N) the layer's pre-activation gradient transposed, HT (K,N) its input transposed,
-    dWT, WT, S1, S2 (M,K): gradient, weights and optimizer state, all transposed. opt is an OPT_*
-    code; S1 is the velocity (momentum) or first moment (Adam), S2 the second moment (Adam).
-    Equals `matmul_tn(H, dZ, dW)` followed by sgd_update / momentum_update / adam_update.
+        dW = H.T @ dZ,   then   W <- optimizer_step(W, dW)   (on the same 16 rows, still in cache)
+        and, if keep_t, WT = W.T  (the copy linear_input_grad reads in the next step)
+    H (N,K) the layer's input, dZ (N,M) its pre-activation gradient, dW, W, S1, S2 (K,M):
+    gradient, weights and optimizer state (S1 velocity or first moment, S2 second moment),
+    WT (M,K). Equals `matmul_tn(H, dZ, dW)` followed by sgd_update / momentum_update /
+    adam_update.
     """
-    M, N = dZT.shape
-    K = HT.shape[0]
-    if _use_threads(M, N, K):
-        _weight_grad_parallel(dZT, HT, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
+    N, K = H.shape
+    M = dZ.shape[1]
+    dZw = _wide(dZ)
+    if 2 * N * K * M >= PARALLEL_MIN_FLOP and K > PANEL:
+        _weight_grad_parallel(H, dZw, dW, W, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, WT,
+                              keep_t)
     else:
-        nt_panel(dZT, HT, dWT, 0, K)
-        _step_panel(WT, dWT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, 0, K)
+        tn_block(H, dZw, dW, 0, K, 0, M)
+        optimizer_step(W, dW, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
+        if keep_t:
+            _transpose_rows(W, WT, 0, K)
 
 
 @njit(**_FLAGS)
-def bias_grad_step(dZT, db, b, s1, s2, opt, lr, mu, beta1, beta2, eps, t):
-    """db[j] = sum_n dZT[j, n] (= bias_backward of dZ), then the optimizer step on b (no L2)."""
-    M, N = dZT.shape
+def bias_grad_step(dZ, db, b, s1, s2, opt, lr, mu, beta1, beta2, eps, t):
+    """db = sum over the batch of dZ (`bias_backward`), then the optimizer step on b (no L2)."""
+    N, M = dZ.shape
     for j in range(M):
-        s = dZT.dtype.type(0.0)
-        for n in range(N):
-            s += dZT[j, n]
-        db[j] = s
-    _step_panel(b.reshape((1, M)), db.reshape((1, M)), s1.reshape((1, M)), s2.reshape((1, M)),
-                opt, lr, 0.0, mu, beta1, beta2, eps, t, 0, M)
+        db[j] = 0.0
+    for i in range(N):
+        for j in range(M):
+            db[j] += dZ[i, j]
+    optimizer_step(b, db, s1, s2, opt, lr, 0.0, mu, beta1, beta2, eps, t)
 
 
-# --------------------------------------------------------------------- small fused pieces
-@njit(**_FLAGS)
-def dropout_apply(Aact, p, seed, mask, D, DT):
-    """D = Aact * mask with the mask of `dropout_forward(Aact, p, seed, mask, D)`, and DT = D.T.
-
-    With p == 0 it only copies: D = Aact (mask untouched).  Aact, mask, D (N,M), DT (M,N).
-    """
-    N, M = Aact.shape
-    if p > 0:
-        scale = 1.0 / (1.0 - p)
-        for i in range(N):
-            for j in range(M):
-                keep = hash_uniform(seed, i * M + j) >= p
-                mask[i, j] = scale if keep else 0.0
-                D[i, j] = Aact[i, j] * mask[i, j]
-    elif D.ctypes.data != Aact.ctypes.data:
-        for i in range(N):
-            for j in range(M):
-                D[i, j] = Aact[i, j]
-    transpose(D, DT)
-
-
+# ------------------------------------------------------------------- small fused pieces
 @njit(cache=True, error_model="numpy")
-def softmax_xent_grad(Z, y, dZ, dZT):
-    """Fused softmax + mean cross-entropy + gradient in one pass over the logits.
+def softmax_xent_grad(Z, y, dZ):
+    """Softmax, mean cross-entropy and its gradient in one pass over the logits.
 
-        loss = (1/N) sum_i (m_i + log sum_c exp(z_ic - m_i) - z_{i,y_i})
-        dZ   = (softmax(Z) - onehot(y)) / N,    dZT = dZ.T
-    Z, dZ (N,C), dZT (C,N), y (N,) int. Equals `softmax_cross_entropy_forward` followed by
-    `softmax_cross_entropy_backward`, with the same arithmetic (no fastmath: exp and log as there).
+        loss = (1/N) sum_i (m_i + log sum_c exp(z_ic - m_i) - z_{i,y_i}),   m_i = max_c z_ic
+        dZ   = (softmax(Z) - onehot(y)) / N
+    Z, dZ (N,C), y (N,) ints. Equals `softmax_cross_entropy_forward` then
+    `softmax_cross_entropy_backward`, with the same arithmetic (no fastmath here).
     """
     N, C = Z.shape
     inv_n = 1.0 / N
@@ -385,37 +513,50 @@ def softmax_xent_grad(Z, y, dZ, dZT):
             s += e
         inv = 1.0 / s
         for c in range(C):
-            pc = dZ.dtype.type(dZ[i, c] * inv)     # p[i, c] as softmax_cross_entropy_forward stores it
-            dZ[i, c] = pc * inv_n
+            p = dZ.dtype.type(dZ[i, c] * inv)     # softmax as the forward kernel stores it
+            dZ[i, c] = p * inv_n
         dZ[i, y[i]] -= inv_n
         total += np.float64(m) + math.log(s) - np.float64(Z[i, y[i]])
-        for c in range(C):
-            dZT[c, i] = dZ[i, c]
     return total / N
 
 
 @njit(**_FLAGS)
-def gather_rows(X, idx, shift_r, shift_c, use_shift, out, outT):
-    """out[r] = X[idx[r]] (translated by (shift_r[idx[r]], shift_c[idx[r]]) if use_shift), outT = out.T.
+def _gather_row(X, s, shift_r, shift_c, use_shift, out, r):
+    """out[r] = X[s], translated by (shift_r[s], shift_c[s]) pixels if use_shift (28x28 images):
+    out[r, a, c] = X[s, a - dr, c - dc] inside the image, else 0 (as shift_images)."""
+    if use_shift:
+        sr = shift_r[s]
+        sc = shift_c[s]
+        for a in range(28):
+            aa = a - sr
+            for c in range(28):
+                cc = c - sc
+                if 0 <= aa < 28 and 0 <= cc < 28:
+                    out[r, a * 28 + c] = X[s, aa * 28 + cc]
+                else:
+                    out[r, a * 28 + c] = 0.0
+    else:
+        for k in range(out.shape[1]):
+            out[r, k] = X[s, k]
 
-    X (n,784 when shifting), idx (N,) row numbers, out (N,K), outT (K,N). Equals X[idx], then
-    `shift_images(X[idx], shift_r[idx], shift_c[idx], out)`.
+
+@njit(parallel=True, **_FLAGS)
+def _gather_parallel(X, idx, shift_r, shift_c, use_shift, out):
+    for r in prange(out.shape[0]):
+        _gather_row(X, idx[r], shift_r, shift_c, use_shift, out, r)
+
+
+@njit(**_FLAGS)
+def gather_rows(X, idx, shift_r, shift_c, use_shift, out):
+    """out[r] = X[idx[r]], translated by (shift_r[idx[r]], shift_c[idx[r]]) pixels if use_shift.
+
+    X (n,K) (28x28 images flattened when shifting), idx (N,) row numbers, out (N,K). Equals
+    `X[idx]`, then `shift_images(X[idx], shift_r[idx], shift_c[idx], out)`. The rows come from
+    anywhere in a large X (memory latency bound), so two threads fetch them when there are many.
     """
     N, K = out.shape
-    for r in range(N):
-        s = idx[r]
-        if use_shift:
-            sr = shift_r[s]
-            sc = shift_c[s]
-            for a in range(28):
-                aa = a - sr
-                for c in range(28):
-                    cc = c - sc
-                    if 0 <= aa < 28 and 0 <= cc < 28:
-                        out[r, a * 28 + c] = X[s, aa * 28 + cc]
-                    else:
-                        out[r, a * 28 + c] = 0.0
-        else:
-            for k in range(K):
-                out[r, k] = X[s, k]
-    transpose(out, outT)
+    if N * K >= 1 << 14:
+        _gather_parallel(X, idx, shift_r, shift_c, use_shift, out)
+    else:
+        for r in range(N):
+            _gather_row(X, idx[r], shift_r, shift_c, use_shift, out, r)

@@ -326,47 +326,38 @@ class NeuralNetwork:
         return total / n
 
     def _train_epoch_fast(self, X, y, batch_size, lrs, perm, shifts):
-        """Hand the epoch to kernels.epoch.train_epoch_compiled; weights, optimizer state and
-        gradients go in transposed ((n_out, n_in), the layout its products read) and come back."""
+        """Hand the epoch to kernels.epoch.train_epoch_compiled, which updates the weights,
+        biases, gradients and optimizer state arrays of this object in place."""
         from numba.typed import List
 
         from kernels.epoch import train_epoch_compiled
         from kernels.fast import ACT_CODES, OPT_CODES
 
-        L, dt, bs = self.n_layers, self.dtype, min(batch_size, X.shape[0])
-        T = lambda a: np.ascontiguousarray(a.T)  # noqa: E731
-        WT = [T(w) for w in self.weights]
+        L, bs = self.n_layers, min(batch_size, X.shape[0])
+        params = self.weights + self.biases
         st = self.opt_state
         if self.optimizer == "momentum":
-            s1, s2 = st["velocity"], [np.zeros_like(p) for p in self.weights + self.biases]
+            s1, s2 = st["velocity"], [np.zeros_like(p) for p in params]
         elif self.optimizer == "adam":
             s1, s2 = st["m"], st["v"]
         else:
-            s1 = s2 = [np.zeros_like(p) for p in self.weights + self.biases]
-        S1 = [T(s) for s in s1[:L]]
-        S2 = [T(s) for s in s2[:L]]
-        dWT = [np.empty_like(w) for w in WT]
+            s1 = s2 = [np.zeros_like(p) for p in params]
         outs = self.layer_sizes[1:]
-        flat = lambda m: np.empty(bs * m, dt)  # noqa: E731
-        hidden = outs[:-1] if L > 1 else [1]   # typed Lists must not be empty
-        empty = np.zeros(0, np.int64)
-        seed_hi = np.uint64((self.seed & 0xFFFFFFFF) << 32)
+        flat = lambda m: np.empty(bs * m, self.dtype)  # noqa: E731
+        hidden = outs[:-1] or [1]  # typed Lists cannot be empty
+        no_shift = np.zeros(0, np.int64)
+        sr, sc = (no_shift, no_shift) if shifts is None else (shifts[0].copy(), shifts[1].copy())
         mean, self.step, self.dropout_calls, self.loss = train_epoch_compiled(
-            X, y, perm, empty if shifts is None else shifts[0].copy(),
-            empty if shifts is None else shifts[1].copy(), shifts is not None, lrs, batch_size,
-            List(WT), List(self.weights), List(self.biases), List(S1), List(S2),
-            List(s1[L:]), List(s2[L:]), List(dWT), List(self.dbiases),
+            X, y, perm, sr, sc, shifts is not None, lrs, batch_size,
+            List(self.weights), List([np.ascontiguousarray(w.T) for w in self.weights]),
+            List(self.biases), List(self.dweights), List(self.dbiases),
+            List(s1[:L]), List(s2[:L]), List(s1[L:]), List(s2[L:]),
             OPT_CODES[self.optimizer], self.l2, self.momentum, self.beta1, self.beta2, self.eps,
-            self.step, ACT_CODES[self.activation], self.dropout, seed_hi, self.dropout_calls,
-            flat(self.layer_sizes[0]), flat(self.layer_sizes[0]), List([flat(m) for m in outs]),
+            self.step, ACT_CODES[self.activation], self.dropout,
+            np.uint64((self.seed & 0xFFFFFFFF) << 32), self.dropout_calls,
+            flat(self.layer_sizes[0]), List([flat(m) for m in outs]), List([flat(m) for m in hidden]),
             List([flat(m) for m in hidden]), List([flat(m) for m in hidden]),
-            List([flat(m) for m in hidden]), List([flat(m) for m in hidden]),
-            List([flat(m) for m in outs]), List([flat(m) for m in outs]))
-        for l in range(L):
-            self.weights[l][...] = WT[l].T
-            self.dweights[l][...] = dWT[l].T
-            s1[l][...] = S1[l].T
-            s2[l][...] = S2[l].T
+            List([flat(m) for m in outs]), np.empty(bs, np.int64))
         return mean
 
     # --------------------------------------------------------------------- I/O
