@@ -20,3 +20,10 @@ ACTIVATIONS = {
 }
 # relu's derivative is read off its input z; tanh's and sigmoid's off their output a.
 BACKWARD_FROM_OUTPUT = {"relu": False, "tanh": True, "sigmoid": True}
+
+# Optimised kernels (register-tiled, multi-threaded, fused epilogues) and the compiled epoch;
+# tests/test_fast.py holds each equal to the plain kernels above.
+from kernels.fast import (bias_grad_step, gather_rows, linear_act_forward, linear_input_grad,  # noqa: E402
+                          matmul_nn_fast, matmul_nt_fast, matmul_tn_fast, nn_block, nt_block,
+                          optimizer_step, softmax_xent_grad, tn_block, weight_grad_step)
+from kernels.epoch import train_epoch_compiled  # noqa: E402

@@ -225,8 +225,10 @@ def _nn_parallel(A, B, out):
 
 @njit(**_FLAGS)
 def matmul_nn_fast(A, B, out):
-    """out = A @ B.  A (N,K), B (K,M), out (N,M).  Equals `matmul_nn`.  Tile kernel, threads
-    over 16-column panels of out when the product is large."""
+    """out = A @ B.  A (N,K), B (K,M), out (N,M).  Equals `matmul_nn`.
+
+    The 4x16 tile kernel; split over threads by 16-column panels of out when large enough.
+    """
     N, K = A.shape
     M = B.shape[1]
     Bw = _wide(B)
@@ -245,8 +247,10 @@ def _tn_parallel(A, B, out):
 
 @njit(**_FLAGS)
 def matmul_tn_fast(A, B, out):
-    """out = A.T @ B.  A (N,K), B (N,M), out (K,M).  Equals `matmul_tn`.  Tile kernel, threads
-    over 16-row panels of out when the product is large."""
+    """out = A.T @ B.  A (N,K), B (N,M), out (K,M).  Equals `matmul_tn`.
+
+    The 4x16 tile kernel; split over threads by 16-row panels of out when large enough.
+    """
     N, K = A.shape
     M = B.shape[1]
     Bw = _wide(B)
@@ -265,8 +269,10 @@ def _nt_parallel(A, B, out):
 
 @njit(**_FLAGS)
 def matmul_nt_fast(A, B, out):
-    """out = A @ B.T.  A (N,K), B (M,K), out (N,M).  Equals `matmul_nt`.  Dot kernel, threads
-    over 16-column panels of out when the product is large."""
+    """out = A @ B.T.  A (N,K), B (M,K), out (N,M).  Equals `matmul_nt`.
+
+    The 2x4 dot-product kernel; split over threads by 16-column panels of out when large enough.
+    """
     N, K = A.shape
     M = B.shape[0]
     if _threads(N, K, M):
@@ -374,7 +380,7 @@ def _input_grad_parallel(dZ, WT, saved, act, mask, use_mask, dH):
 
 @njit(**_FLAGS)
 def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
-    """Gradient into the layer below, through its dropout and activation:
+    """Gradient into the layer below, through its dropout and activation.
 
         dH = f'(.) * mask * (dZ @ W.T)
     dZ (N,M) this layer's pre-activation gradient, WT (M,K) = W.T its weights transposed (kept
