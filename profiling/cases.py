@@ -202,46 +202,64 @@ def _T(a):
     return np.ascontiguousarray(a.T)
 
 
+def _pad16(a):
+    """a with at least 16 columns (zero-padded): the tile kernels read 16-column panels."""
+    if a.shape[1] >= 16:
+        return a
+    out = np.zeros((a.shape[0], 16), a.dtype)
+    out[:, :a.shape[1]] = a
+    return out
+
+
 CASES += [
-    Case("nt_panel", "layer",  # the single-threaded register-blocked microkernel: out = A @ B.T
-         lambda d, t, r: (_r(r, d[:2], t), _r(r, (d[2], d[1]), t), _e((d[0], d[2]), t), 0, d[2]),
+    # single-threaded microkernels (the fast products split their output over threads in panels)
+    Case("nn_block", "layer",  # out = A @ B with 4x16 register tiles
+         lambda d, t, r: (_r(r, d[:2], t), _pad16(_r(r, d[1:], t)), _e((d[0], max(d[2], 16)), t),
+                          0, d[0], 0, d[2]),
+         lambda a: (lambda B: lambda: a[0] @ B)(np.ascontiguousarray(a[1][:, :a[6]])),
+         flops=lambda d: 2 * d[0] * d[1] * d[2], op="matmul"),
+    Case("tn_block", "layer",  # out = A.T @ B with 4x16 register tiles
+         lambda d, t, r: (_r(r, d[:2], t), _pad16(_r(r, (d[0], d[2]), t)), _e((d[1], max(d[2], 16)), t),
+                          0, d[1], 0, d[2]),
+         lambda a: (lambda B: lambda: a[0].T @ B)(np.ascontiguousarray(a[1][:, :a[6]])),
+         flops=lambda d: 2 * d[0] * d[1] * d[2], op="matmul"),
+    Case("nt_block", "layer",  # out = A @ B.T by 2x4 blocks of dot products (dX = dY @ W.T)
+         lambda d, t, r: (_r(r, (d[0], d[2]), t), _r(r, d[1:], t), _e(d[:2], t), 0, d[1]),
          lambda a: lambda: a[0] @ a[1].T, flops=lambda d: 2 * d[0] * d[1] * d[2], op="matmul"),
+    # fused layers, compared with the NumPy lines they replace
     Case("linear_act_forward", "layer",  # Z = H W + b, A = relu(Z)  vs  relu(H @ W + b)
-         lambda d, t, r: (_r(r, d[:2], t), _r(r, (d[2], d[1]), t), _r(r, d[2], t), _act_relu(),
+         lambda d, t, r: (_r(r, d[:2], t), _r(r, d[1:], t), _r(r, d[2], t), _act_relu(),
+                          _e((d[0], d[2]), t), _e((d[0], d[2]), t), 0.0, np.uint64(0),
                           _e((d[0], d[2]), t), _e((d[0], d[2]), t)),
-         lambda a: (lambda W: lambda: R.relu(a[0] @ W + a[2]))(_T(a[1])),
+         lambda a: lambda: R.relu(a[0] @ a[1] + a[2]),
          flops=lambda d: 2 * d[0] * d[1] * d[2] + 2 * d[0] * d[2], op="matmul"),
-    Case("linear_input_grad", "layer",  # dH = relu'(z) * (dZ @ W.T), dHT = dH.T
-         lambda d, t, r: (_r(r, (d[0], d[2]), t), _r(r, d[1:], t), _r(r, d[:2], t), _act_relu(),
-                          _e(d[:2], t), False, _e(d[:2], t), _e((d[1], d[0]), t)),
-         lambda a: lambda: R.relu_grad(a[2], a[0] @ a[1].T),
+    Case("linear_input_grad", "layer",  # dH = relu'(z) * (dZ @ W.T)
+         lambda d, t, r: (_r(r, (d[0], d[2]), t), _r(r, (d[2], d[1]), t), _r(r, d[:2], t), _act_relu(),
+                          _e(d[:2], t), False, _e(d[:2], t)),
+         lambda a: (lambda W: lambda: R.relu_grad(a[2], a[0] @ W.T))(_T(a[1])),
          flops=lambda d: 2 * d[0] * d[1] * d[2], op="matmul"),
     Case("weight_grad_step", "layer",  # dW = H.T @ dZ and the SGD step  vs  W -= lr * (H.T @ dZ)
-         lambda d, t, r: (_r(r, (d[2], d[0]), t), _r(r, (d[1], d[0]), t), _e((d[2], d[1]), t),
-                          _r(r, (d[2], d[1]), t), _e((d[2], d[1]), t), _e((d[2], d[1]), t),
-                          0, LR, L2, MU, 0.9, 0.999, 1e-8, 1),
-         lambda a: (lambda H, dZ, W: lambda: W.__isub__(LR * (H.T @ dZ)))(_T(a[1]), _T(a[0]), _T(a[3])),
+         lambda d, t, r: (_r(r, d[:2], t), _r(r, (d[0], d[2]), t), _e(d[1:], t), _r(r, d[1:], t),
+                          _e(d[1:], t), _e(d[1:], t), 0, LR, L2, MU, 0.9, 0.999, 1e-8, 1,
+                          _e((d[2], d[1]), t), True),
+         lambda a: lambda: a[3].__isub__(LR * (a[0].T @ a[1])),
          flops=lambda d: 2 * d[0] * d[1] * d[2] + 2 * d[1] * d[2], op="matmul"),
     Case("bias_grad_step", "layer",  # db = sum_n dZ and the SGD step  vs  b -= lr * dZ.sum(axis=0)
-         lambda d, t, r: (_r(r, (d[2], d[0]), t), _e(d[2], t), _r(r, d[2], t), _e(d[2], t), _e(d[2], t),
+         lambda d, t, r: (_r(r, (d[0], d[2]), t), _e(d[2], t), _r(r, d[2], t), _e(d[2], t), _e(d[2], t),
                           0, LR, MU, 0.9, 0.999, 1e-8, 1),
-         lambda a: (lambda dZ: lambda: a[2].__isub__(LR * dZ.sum(axis=0)))(_T(a[0])),
+         lambda a: lambda: a[2].__isub__(LR * a[0].sum(axis=0)),
          nbytes=lambda d, s: (d[0] * d[2] + 3 * d[2]) * s, op="update"),
-    Case("transpose", "hidden", lambda d, t, r: (_r(r, d, t), _e((d[1], d[0]), t)),
-         lambda a: lambda: np.ascontiguousarray(a[0].T), nbytes=lambda d, s: 2 * d[0] * d[1] * s,
-         op="layout"),
-    Case("dropout_apply", "hidden",
-         lambda d, t, r: (_r(r, d, t), 0.2, np.uint64(12345), _e(d, t), _e(d, t), _e((d[1], d[0]), t)),
-         lambda a: lambda: a[0] * R.dropout_mask(a[0].shape, a[1], int(a[2]), a[0].dtype),
-         nbytes=lambda d, s: 4 * d[0] * d[1] * s, op="dropout"),
+    Case("optimizer_step", "params",  # SGD on a flat parameter array  vs  p -= lr * g
+         lambda d, t, r: (_r(r, d, t), _r(r, d, t), _e(d, t), _e(d, t), 0, LR, L2, MU, 0.9, 0.999, 1e-8, 1),
+         lambda a: lambda: a[0].__isub__(LR * a[1]), nbytes=lambda d, s: 3 * d[0] * s, op="update"),
     Case("softmax_xent_grad", "output",
-         lambda d, t, r: (_r(r, d, t, -5, 5), _labels(r, *d), _e(d, t), _e((d[1], d[0]), t)),
+         lambda d, t, r: (_r(r, d, t, -5, 5), _labels(r, *d), _e(d, t)),
          lambda a: lambda: R.softmax_cross_entropy_grad(R.softmax_cross_entropy(a[0], a[1])[0], a[1]),
-         nbytes=lambda d, s: 3 * d[0] * d[1] * s + 8 * d[0], op="softmax-CE"),
-    Case("gather_rows", "input",  # out = X[idx], outT = out.T  vs  X[idx]
+         nbytes=lambda d, s: 2 * d[0] * d[1] * s + 8 * d[0], op="softmax-CE"),
+    Case("gather_rows", "input",  # out = X[idx] from a larger X  vs  X[idx]
          lambda d, t, r: (_r(r, (4 * d[0], d[1]), t), r.permutation(4 * d[0])[:d[0]],
-                          np.zeros(0, np.int64), np.zeros(0, np.int64), False, _e(d, t), _e((d[1], d[0]), t)),
-         lambda a: lambda: a[0][a[1]], nbytes=lambda d, s: 3 * d[0] * d[1] * s + 8 * d[0], op="layout"),
+                          np.zeros(0, np.int64), np.zeros(0, np.int64), False, _e(d, t)),
+         lambda a: lambda: a[0][a[1]], nbytes=lambda d, s: 2 * d[0] * d[1] * s + 8 * d[0], op="layout"),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}
 
@@ -300,13 +318,20 @@ def _numpy_shift(x, dr, dc):
 
 
 def case_for(kernel):
-    """The Case that describes `kernel` (a KernelInfo), or None."""
+    """The Case that describes `kernel` (a KernelInfo), or None.
+
+    A case matches by name (equal, or the case's name + "_" + suffix) and only if the arguments it
+    builds are as many as the kernel takes, so a kernel whose signature changed is left out
+    rather than called wrongly.
+    """
     fname = kernel.func.__name__
     for c in CASES:
         if fname == c.name or fname.startswith(c.name + "_"):
-            ref = getattr(importlib.import_module("kernels"), c.name, None)
-            n_ref = len(inspect.signature(ref.py_func).parameters) if ref is not None else None
-            if n_ref is None or n_ref == kernel.n_params:
+            try:
+                n_args = len(c.make(EXAMPLE_DIMS[c.scope], np.dtype(np.float32), np.random.default_rng(0)))
+            except ImportError:
+                continue
+            if n_args == kernel.n_params:
                 return c
     return None
 
