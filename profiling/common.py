@@ -118,6 +118,19 @@ def _cpu_flags():
     return []
 
 
+def git_state():
+    """{'commit': HEAD, 'dirty_kernels_or_network': bool}: which code the figures measured."""
+    import subprocess
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "kernels", "network"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return {"commit": head or None, "dirty_kernels_or_network": bool(dirty)}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty_kernels_or_network": None}
+
+
 def machine_info():
     """CPU, cores, NumPy's BLAS (threadpoolctl), thread counts and library versions."""
     import numba
@@ -169,6 +182,7 @@ def record_machine(out_dir, bench, args, extra=None):
         data = {}
     info = machine_info()
     info["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    info["git"] = git_state()
     info["load_average_1min_at_start"] = _LOAD_AT_IMPORT
     info["load_average_1min_at_end"] = info.pop("load_average_1min")
     info.update(extra or {})
