@@ -40,6 +40,7 @@ from kernels.dropout import hash_uniform
 
 TILE_ROWS, TILE_COLS = 4, 16   # register tile of the A @ B and A.T @ B kernels
 PANEL = 16                     # columns (A @ B) or rows (A.T @ B, A @ B.T) per parallel task
+SHORT_SUM = 32                 # A @ B.T with fewer terms per sum goes through the tile kernel
 PARALLEL_MIN_FLOP = 1 << 19    # 0.5 MFLOP (~15 us on one core); a parallel region costs ~3 us
 
 ACT_NONE, ACT_RELU, ACT_TANH, ACT_SIGMOID = 0, 1, 2, 3
@@ -268,14 +269,38 @@ def _nt_parallel(A, B, out):
 
 
 @njit(**_FLAGS)
+def transpose(A, out):
+    """out = A.T (a copy).  A (N,M), out (M,N). Four rows of A at a time: four sequential read
+    streams, four adjacent elements written per row of out."""
+    N, M = A.shape
+    i = 0
+    while i + 4 <= N:
+        for j in range(M):
+            out[j, i] = A[i, j]
+            out[j, i + 1] = A[i + 1, j]
+            out[j, i + 2] = A[i + 2, j]
+            out[j, i + 3] = A[i + 3, j]
+        i += 4
+    for r in range(i, N):
+        for j in range(M):
+            out[j, r] = A[r, j]
+
+
+@njit(**_FLAGS)
 def matmul_nt_fast(A, B, out):
     """out = A @ B.T.  A (N,K), B (M,K), out (N,M).  Equals `matmul_nt`.
 
-    The 2x4 dot-product kernel; split over threads by 16-column panels of out when large enough.
+    The 2x4 dot-product kernel, split over threads by 16-column panels of out when large enough.
+    Sums shorter than SHORT_SUM terms lose too much to the final horizontal additions: then B.T
+    is packed once (K*M copies) and the tile kernel computes A @ (B.T).
     """
     N, K = A.shape
     M = B.shape[0]
-    if _threads(N, K, M):
+    if K < SHORT_SUM:
+        BT = np.empty((K, M), B.dtype)
+        transpose(B, BT)
+        matmul_nn_fast(A, BT, out)
+    elif _threads(N, K, M):
         _nt_parallel(A, B, out)
     else:
         nt_block(A, B, out, 0, M)
@@ -400,34 +425,18 @@ def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
 
 
 @njit(**_FLAGS)
-def optimizer_step(P, G, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
-    """One optimizer step on a parameter block, in place.  P, G, S1, S2 same shape, C-contiguous.
-
-    The formulas of kernels/optim.py with g = G + l2 * P:
-        OPT_SGD       P -= lr g                                          (sgd_update)
-        OPT_MOMENTUM  S1 = mu S1 - lr g;  P += S1                        (momentum_update)
-        OPT_ADAM      S1 = b1 S1 + (1-b1) g;  S2 = b2 S2 + (1-b2) g^2
-                      P -= lr (S1 / (1-b1^t)) / (sqrt(S2 / (1-b2^t)) + eps)   (adam_update)
-    The arithmetic is in P's dtype (float32 sqrt and division cost a fraction of float64 ones,
-    and the state is stored in float32 anyway); one loop per optimizer so each vectorises.
-    """
-    p, g_, s1, s2 = P.reshape(-1), G.reshape(-1), S1.reshape(-1), S2.reshape(-1)
-    f = P.dtype.type
-    lr_, l2_ = f(lr), f(l2)
+def _step_1d(p, g_, s1, s2, opt, lr_, l2_, mu_, b1, b2, eps_, c1, c2):
+    """The update of optimizer_step on 1-D arrays (any stride), coefficients already in p's dtype."""
     if opt == OPT_SGD:
         for i in range(p.shape[0]):
             p[i] -= lr_ * (g_[i] + l2_ * p[i])
     elif opt == OPT_MOMENTUM:
-        mu_ = f(mu)
         for i in range(p.shape[0]):
             v = mu_ * s1[i] - lr_ * (g_[i] + l2_ * p[i])
             s1[i] = v
             p[i] += v
     else:
-        b1, b2, eps_ = f(beta1), f(beta2), f(eps)
-        c1 = f(1.0 / (1.0 - beta1 ** t))
-        c2 = f(1.0 / (1.0 - beta2 ** t))
-        ob1, ob2 = f(1.0 - beta1), f(1.0 - beta2)
+        ob1, ob2 = 1 - b1, 1 - b2
         for i in range(p.shape[0]):
             g = g_[i] + l2_ * p[i]
             m = b1 * s1[i] + ob1 * g
@@ -435,6 +444,32 @@ def optimizer_step(P, G, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
             s1[i] = m
             s2[i] = v
             p[i] -= lr_ * (m * c1) / (math.sqrt(v * c2) + eps_)
+
+
+@njit(**_FLAGS)
+def optimizer_step(P, G, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, j0=0, j1=-1):
+    """One optimizer step on a parameter array, in place.  P, G, S1, S2 same shape (1-D or 2-D).
+
+    The formulas of kernels/optim.py with g = G + l2 * P:
+        OPT_SGD       P -= lr g                                          (sgd_update)
+        OPT_MOMENTUM  S1 = mu S1 - lr g;  P += S1                        (momentum_update)
+        OPT_ADAM      S1 = b1 S1 + (1-b1) g;  S2 = b2 S2 + (1-b2) g^2
+                      P -= lr (S1 / (1-b1^t)) / (sqrt(S2 / (1-b2^t)) + eps)   (adam_update)
+    For a 2-D P only columns j0..j1-1 are updated (all of them by default). The arithmetic is in
+    P's dtype (float32 sqrt and division cost a fraction of float64 ones, and the state is stored
+    in float32 anyway); one loop per optimizer so each vectorises.
+    """
+    f = P.dtype.type
+    c1 = f(1.0 / (1.0 - beta1 ** t))
+    c2 = f(1.0 / (1.0 - beta2 ** t))
+    coef = (f(lr), f(l2), f(mu), f(beta1), f(beta2), f(eps), c1, c2)
+    if P.ndim == 1:
+        _step_1d(P, G, S1, S2, opt, *coef)
+    else:
+        if j1 < 0:
+            j1 = P.shape[1]
+        for r in range(P.shape[0]):
+            _step_1d(P[r, j0:j1], G[r, j0:j1], S1[r, j0:j1], S2[r, j0:j1], opt, *coef)
 
 
 @njit(**_FLAGS)
@@ -462,12 +497,12 @@ def _weight_grad_parallel(H, dZ, dW, W, S1, S2, opt, lr, l2, mu, beta1, beta2, e
 def weight_grad_step(H, dZ, dW, W, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, WT, keep_t):
     """A layer's weight gradient and the optimizer step on it, fused panel by panel.
 
-        dW = H.T @ dZ,   then   W <- optimizer_step(W, dW)   (on the same 16 rows, still in cache)
+        dW = H.T @ dZ,   then   W <- optimizer_step(W, dW)   (on the same columns, still in cache)
         and, if keep_t, WT = W.T  (the copy linear_input_grad reads in the next step)
     H (N,K) the layer's input, dZ (N,M) its pre-activation gradient, dW, W, S1, S2 (K,M):
     gradient, weights and optimizer state (S1 velocity or first moment, S2 second moment),
-    WT (M,K). Equals `matmul_tn(H, dZ, dW)` followed by sgd_update / momentum_update /
-    adam_update.
+    WT (M,K). Threads split the rows (inputs) in panels of 16: each updates a contiguous block.
+    Equals `matmul_tn(H, dZ, dW)` followed by sgd_update / momentum_update / adam_update.
     """
     N, K = H.shape
     M = dZ.shape[1]
