@@ -343,30 +343,31 @@ def _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, j0, j1):
 
 
 @njit(parallel=True, **_FLAGS)
-def _linear_act_parallel(H, W, b, act, Z, Aout, p_drop, seed, mask, D):
+def _linear_act_parallel(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     M = Z.shape[1]
     for p in prange((M + PANEL - 1) // PANEL):
         j0, j1 = p * PANEL, min(M, (p + 1) * PANEL)
-        nn_block(H, W, Z, 0, H.shape[0], j0, j1)
+        nt_block(H, WT, Z, j0, j1)
         _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, j0, j1)
 
 
 @njit(**_FLAGS)
-def linear_act_forward(H, W, b, act, Z, Aout, p_drop, seed, mask, D):
+def linear_act_forward(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     """A fully connected layer, its activation and dropout in one pass over the output.
 
         Z = H @ W + b,   Aout = f(Z),   D = Aout * mask   (mask drawn from seed when p_drop > 0)
-    H (N,K), W (K,M), b (M,), Z, Aout, mask, D (N,M); act an ACT_* code (ACT_NONE leaves Aout,
-    mask and D alone); seed a uint64. Equals `linear_forward`, then relu/tanh/sigmoid_forward, then
+    H (N,K), WT (M,K) = W.T (one row of weights per unit, so each output is a dot product of two
+    contiguous rows), b (M,), Z, Aout, mask, D (N,M); act an ACT_* code (ACT_NONE leaves Aout,
+    mask and D alone); seed a uint64. Threads split the units (columns of Z) in panels of 16.
+    Equals `linear_forward(H, W, b, Z)`, then relu/tanh/sigmoid_forward, then
     `dropout_forward(Aout, p_drop, seed, mask, D)`.
     """
     N, K = H.shape
-    M = W.shape[1]
-    Ww = _wide(W)
+    M = WT.shape[0]
     if _threads(N, K, M):
-        _linear_act_parallel(H, Ww, b, act, Z, Aout, p_drop, seed, mask, D)
+        _linear_act_parallel(H, WT, b, act, Z, Aout, p_drop, seed, mask, D)
     else:
-        nn_block(H, Ww, Z, 0, N, 0, M)
+        nt_block(H, WT, Z, 0, M)
         _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, 0, M)
 
 
@@ -408,8 +409,8 @@ def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
     """Gradient into the layer below, through its dropout and activation.
 
         dH = f'(.) * mask * (dZ @ W.T)
-    dZ (N,M) this layer's pre-activation gradient, WT (M,K) = W.T its weights transposed (kept
-    up to date by weight_grad_step, so the tile kernel reads rows of W.T contiguously), saved
+    dZ (N,M) this layer's pre-activation gradient, WT (M,K) = W.T its weights (the tile kernel
+    reads rows of WT: 16 consecutive inputs of one unit), saved
     (N,K) what the activation's backward kernel reads (z for relu, a for tanh/sigmoid), mask
     (N,K) the dropout mask (read only if use_mask), dH (N,K). Equals `matmul_nt(dZ, W, dH)`,
     then `dropout_backward`, then relu/tanh/sigmoid_backward.
@@ -472,49 +473,35 @@ def optimizer_step(P, G, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, j0=0, j1
             _step_1d(P[r, j0:j1], G[r, j0:j1], S1[r, j0:j1], S2[r, j0:j1], opt, *coef)
 
 
-@njit(**_FLAGS)
-def _transpose_rows(W, WT, r0, r1):
-    """WT[:, r0:r1] = W[r0:r1].T."""
-    for r in range(r0, r1):
-        for j in range(W.shape[1]):
-            WT[j, r] = W[r, j]
-
-
 @njit(parallel=True, **_FLAGS)
-def _weight_grad_parallel(H, dZ, dW, W, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, WT,
-                          keep_t):
-    K, M = dW.shape
-    for p in prange((K + PANEL - 1) // PANEL):
-        r0, r1 = p * PANEL, min(K, (p + 1) * PANEL)
-        tn_block(H, dZ, dW, r0, r1, 0, M)
-        optimizer_step(W[r0:r1], dW[r0:r1], S1[r0:r1], S2[r0:r1], opt, lr, l2, mu, beta1,
+def _weight_grad_parallel(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
+    M, K = dWT.shape
+    for p in prange((M + PANEL - 1) // PANEL):
+        r0, r1 = p * PANEL, min(M, (p + 1) * PANEL)
+        tn_block(dZ, H, dWT, r0, r1, 0, K)
+        optimizer_step(WT[r0:r1], dWT[r0:r1], S1[r0:r1], S2[r0:r1], opt, lr, l2, mu, beta1,
                        beta2, eps, t)
-        if keep_t:
-            _transpose_rows(W, WT, r0, r1)
 
 
 @njit(**_FLAGS)
-def weight_grad_step(H, dZ, dW, W, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, WT, keep_t):
+def weight_grad_step(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
     """A layer's weight gradient and the optimizer step on it, fused panel by panel.
 
-        dW = H.T @ dZ,   then   W <- optimizer_step(W, dW)   (on the same columns, still in cache)
-        and, if keep_t, WT = W.T  (the copy linear_input_grad reads in the next step)
-    H (N,K) the layer's input, dZ (N,M) its pre-activation gradient, dW, W, S1, S2 (K,M):
-    gradient, weights and optimizer state (S1 velocity or first moment, S2 second moment),
-    WT (M,K). Threads split the rows (inputs) in panels of 16: each updates a contiguous block.
+        dWT = dZ.T @ H  (= (H.T @ dZ).T),   then   WT <- optimizer_step(WT, dWT)
+    dZ (N,M) the layer's pre-activation gradient, H (N,K) its input; dWT, WT, S1, S2 (M,K):
+    gradient, weights and optimizer state (S1 velocity or first moment, S2 second moment), one
+    row per unit. Threads split the units in panels of 16 rows, the same split as
+    linear_act_forward, so each thread updates (contiguous rows of) the weights it reads there.
     Equals `matmul_tn(H, dZ, dW)` followed by sgd_update / momentum_update / adam_update.
     """
-    N, K = H.shape
-    M = dZ.shape[1]
-    dZw = _wide(dZ)
-    if 2 * N * K * M >= PARALLEL_MIN_FLOP and K > PANEL:
-        _weight_grad_parallel(H, dZw, dW, W, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, WT,
-                              keep_t)
+    N, M = dZ.shape
+    K = H.shape[1]
+    Hw = _wide(H)
+    if 2 * N * K * M >= PARALLEL_MIN_FLOP and M > PANEL:
+        _weight_grad_parallel(dZ, Hw, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
     else:
-        tn_block(H, dZw, dW, 0, K, 0, M)
-        optimizer_step(W, dW, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
-        if keep_t:
-            _transpose_rows(W, WT, 0, K)
+        tn_block(dZ, Hw, dWT, 0, M, 0, K)
+        optimizer_step(WT, dWT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
 
 
 @njit(**_FLAGS)

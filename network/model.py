@@ -326,8 +326,9 @@ class NeuralNetwork:
         return total / n
 
     def _train_epoch_fast(self, X, y, batch_size, lrs, perm, shifts):
-        """Hand the epoch to kernels.epoch.train_epoch_compiled, which updates the weights,
-        biases, gradients and optimizer state arrays of this object in place."""
+        """Hand the epoch to kernels.epoch.train_epoch_compiled. It holds weights, their gradients
+        and optimizer state transposed ((n_out, n_in), one row per unit): they go in as copies
+        and come back at the end (O(parameters) per epoch). Biases are updated in place."""
         from numba.typed import List
 
         from kernels.epoch import train_epoch_compiled
@@ -342,6 +343,9 @@ class NeuralNetwork:
             s1, s2 = st["m"], st["v"]
         else:
             s1 = s2 = [np.zeros_like(p) for p in params]
+        T = lambda a: np.ascontiguousarray(a.T)  # noqa: E731
+        WT, S1, S2 = [T(w) for w in self.weights], [T(a) for a in s1[:L]], [T(a) for a in s2[:L]]
+        dWT = [np.empty_like(w) for w in WT]
         outs = self.layer_sizes[1:]
         flat = lambda m: np.empty(bs * m, self.dtype)  # noqa: E731
         hidden = outs[:-1] or [1]  # typed Lists cannot be empty
@@ -349,15 +353,19 @@ class NeuralNetwork:
         sr, sc = (no_shift, no_shift) if shifts is None else (shifts[0].copy(), shifts[1].copy())
         mean, self.step, self.dropout_calls, self.loss = train_epoch_compiled(
             X, y, perm, sr, sc, shifts is not None, lrs, batch_size,
-            List(self.weights), List([np.ascontiguousarray(w.T) for w in self.weights]),
-            List(self.biases), List(self.dweights), List(self.dbiases),
-            List(s1[:L]), List(s2[:L]), List(s1[L:]), List(s2[L:]),
+            List(WT), List(self.biases), List(dWT), List(self.dbiases),
+            List(S1), List(S2), List(s1[L:]), List(s2[L:]),
             OPT_CODES[self.optimizer], self.l2, self.momentum, self.beta1, self.beta2, self.eps,
             self.step, ACT_CODES[self.activation], self.dropout,
             np.uint64((self.seed & 0xFFFFFFFF) << 32), self.dropout_calls,
             flat(self.layer_sizes[0]), List([flat(m) for m in outs]), List([flat(m) for m in hidden]),
             List([flat(m) for m in hidden]), List([flat(m) for m in hidden]),
             List([flat(m) for m in outs]), np.empty(bs, np.int64))
+        for l in range(L):
+            self.weights[l][...] = WT[l].T
+            self.dweights[l][...] = dWT[l].T
+            s1[l][...] = S1[l].T
+            s2[l][...] = S2[l].T
         return mean
 
     # --------------------------------------------------------------------- I/O

@@ -117,7 +117,7 @@ def test_linear_act_forward_equals_plain_kernels(rng, shape, act, p_drop):
     H, W, b = randn(rng, (N, Kd), dt), randn(rng, (Kd, M), dt, 0.2), randn(rng, M, dt)
     seed = np.uint64((7 << 32) | 3)
     Z, A, mask, D = (garbage((N, M), dt) for _ in range(4))
-    F.linear_act_forward(H, W, b, ACTS[act], Z, A, p_drop, seed, mask, D)
+    F.linear_act_forward(H, np.ascontiguousarray(W.T), b, ACTS[act], Z, A, p_drop, seed, mask, D)
     Zr, Ar = garbage((N, M), dt), garbage((N, M), dt)
     K.linear_forward(H, W, b, Zr)
     K.ACTIVATIONS[act][0](Zr, Ar)
@@ -135,7 +135,7 @@ def test_linear_act_forward_equals_plain_kernels(rng, shape, act, p_drop):
 def test_linear_act_forward_output_layer_leaves_activation_alone(rng):
     H, W, b = randn(rng, (5, 6), np.float32), randn(rng, (6, 10), np.float32), randn(rng, 10, np.float32)
     Z, A = garbage((5, 10), np.float32), garbage((5, 10), np.float32)
-    F.linear_act_forward(H, W, b, F.ACT_NONE, Z, A, 0.0, np.uint64(0), A, A)
+    F.linear_act_forward(H, np.ascontiguousarray(W.T), b, F.ACT_NONE, Z, A, 0.0, np.uint64(0), A, A)
     bound = dot_error_bound(H, W, np.float32)
     assert_within_bound(Z, exact(H) @ exact(W) + b, bound)
     assert np.isnan(A).all()
@@ -175,29 +175,28 @@ def _plain_step(opt, p, g, s1, s2, lr, l2, t):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("opt", ["sgd", "momentum", "adam"])
-@pytest.mark.parametrize("shape", [(1, 3, 2), (13, 21, 10), (64, 784, 128)], ids=str)
+@pytest.mark.parametrize("shape", [(1, 3, 2), (13, 21, 10), (64, 784, 128), (64, 10, 40)], ids=str)
 def test_weight_grad_step_equals_matmul_tn_then_update(rng, shape, opt, dtype):
-    """dW = H.T @ dZ, then the optimizer step on W (and W.T kept in step), over three steps."""
+    """dW.T = dZ.T @ H, then the optimizer step on W.T (all held transposed), over three steps."""
     N, Kd, M = shape
     H, dZ = randn(rng, (N, Kd), dtype), randn(rng, (N, M), dtype, 0.1)
     W = randn(rng, (Kd, M), dtype)
     S1, S2 = randn(rng, (Kd, M), dtype, 0.01), np.abs(randn(rng, (Kd, M), dtype, 0.01))
-    Wr, S1r, S2r = W.copy(), S1.copy(), S2.copy()
-    dW, dWr, WT = garbage((Kd, M), dtype), garbage((Kd, M), dtype), garbage((M, Kd), dtype)
+    WT, S1T, S2T = (np.ascontiguousarray(a.T) for a in (W, S1, S2))
+    dWT, dWr = garbage((M, Kd), dtype), garbage((Kd, M), dtype)
     for t in (1, 2, 3):
-        F.weight_grad_step(H, dZ, dW, W, S1, S2, F.OPT_CODES[opt], 0.01, 1e-3, 0.9, 0.9, 0.999,
-                           1e-8, t, WT, True)
+        F.weight_grad_step(dZ, H, dWT, WT, S1T, S2T, F.OPT_CODES[opt], 0.01, 1e-3, 0.9, 0.9, 0.999,
+                           1e-8, t)
         K.matmul_tn(H, dZ, dWr)
-        _plain_step(opt, Wr.reshape(-1), dWr.reshape(-1), S1r.reshape(-1), S2r.reshape(-1),
+        _plain_step(opt, W.reshape(-1), dWr.reshape(-1), S1.reshape(-1), S2.reshape(-1),
                     0.01, 1e-3, t)
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(dW, dWr, **tol)
-    np.testing.assert_allclose(W, Wr, **tol)
-    np.testing.assert_array_equal(WT, W.T)
+    np.testing.assert_allclose(dWT.T, dWr, **tol)
+    np.testing.assert_allclose(WT.T, W, **tol)
     if opt != "sgd":
-        np.testing.assert_allclose(S1, S1r, **tol)
+        np.testing.assert_allclose(S1T.T, S1, **tol)
     if opt == "adam":
-        np.testing.assert_allclose(S2, S2r, **tol)
+        np.testing.assert_allclose(S2T.T, S2, **tol)
 
 
 @pytest.mark.parametrize("opt", ["sgd", "momentum", "adam"])
