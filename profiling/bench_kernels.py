@@ -60,12 +60,12 @@ def shapes_for(case, sizes, batch):
 
 
 def implementations(kernels):
-    """{case name: [KernelInfo, ...]}: the reference kernel first, then e.g. kernels.fast's."""
+    """{index of the case in CASES: [KernelInfo, ...]}: the plain kernel first, then kernels.fast's."""
     impls = {}
     for k in kernels:
         c = C.case_for(k)
         if c is not None:
-            impls.setdefault(c.name, []).append(k)
+            impls.setdefault(next(i for i, x in enumerate(C.CASES) if x is c), []).append(k)
     return impls
 
 
@@ -104,17 +104,17 @@ def run(nets, batch_sizes, dtypes, repeats, min_time, only=None, quiet=False):
     for mod, err in errors.items():
         log(f"note: {mod} not benchmarked ({err})", quiet)
     impls = implementations(kernels)
-    chosen = [c for c in C.CASES if c.name in impls and (not only or any(s in c.name for s in only))]
+    chosen = [(i, c) for i, c in enumerate(C.CASES) if i in impls and (not only or any(s in c.name for s in only))]
     rows = []
     groups = [(s, d, b) for s in nets for d in dtypes for b in batch_sizes]
     for gi, (sizes, dtype, batch) in enumerate(groups, 1):
         net = "-".join(map(str, sizes))
         log(f"[{gi}/{len(groups)}] net {net}  {np.dtype(dtype).name}  batch {batch}", quiet)
-        for case in chosen:
+        for ci, case in chosen:
             if case.scope == "params" and batch != batch_sizes[0]:
                 continue  # independent of the batch size: measured once per net and dtype
             for layer, dims in shapes_for(case, sizes, batch):
-                for r in bench_case(case, impls[case.name], dims, dtype, repeats, min_time):
+                for r in bench_case(case, impls[ci], dims, dtype, repeats, min_time):
                     r.update(net=net, dtype=np.dtype(dtype).name, layer=layer,
                              batch="" if case.scope == "params" else batch)
                     rows.append(r)
