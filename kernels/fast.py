@@ -213,6 +213,14 @@ def nt_block(A, B, out, j0, j1):
 
 # ---------------------------------------------------------------------- plain products
 @njit(**_FLAGS)
+def _check_product(N, K, K2, M, No, Mo):
+    """The shapes of an (N,K) x (K2,M) product written into (No,Mo) must agree: the kernels do
+    not check bounds, so a mismatch would read and write past the arrays."""
+    if K != K2 or No != N or Mo != M:
+        raise ValueError("matrix shapes do not match for this product")
+
+
+@njit(**_FLAGS)
 def _threads(N, K, M):
     return 2 * N * K * M >= PARALLEL_MIN_FLOP and M > PANEL
 
@@ -230,6 +238,7 @@ def matmul_nn_fast(A, B, out):
 
     The 4x16 tile kernel; split over threads by 16-column panels of out when large enough.
     """
+    _check_product(A.shape[0], A.shape[1], B.shape[0], B.shape[1], out.shape[0], out.shape[1])
     N, K = A.shape
     M = B.shape[1]
     Bw = _wide(B)
@@ -252,6 +261,7 @@ def matmul_tn_fast(A, B, out):
 
     The 4x16 tile kernel; split over threads by 16-row panels of out when large enough.
     """
+    _check_product(A.shape[1], A.shape[0], B.shape[0], B.shape[1], out.shape[0], out.shape[1])
     N, K = A.shape
     M = B.shape[1]
     Bw = _wide(B)
@@ -294,6 +304,7 @@ def matmul_nt_fast(A, B, out):
     Sums shorter than SHORT_SUM terms lose too much to the final horizontal additions: then B.T
     is packed once (K*M copies) and the tile kernel computes A @ (B.T).
     """
+    _check_product(A.shape[0], A.shape[1], B.shape[1], B.shape[0], out.shape[0], out.shape[1])
     N, K = A.shape
     M = B.shape[0]
     if K < SHORT_SUM:
@@ -362,6 +373,10 @@ def linear_act_forward(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     Equals `linear_forward(H, W, b, Z)`, then relu/tanh/sigmoid_forward, then
     `dropout_forward(Aout, p_drop, seed, mask, D)`.
     """
+    _check_product(H.shape[0], H.shape[1], WT.shape[1], WT.shape[0], Z.shape[0], Z.shape[1])
+    if b.shape[0] != Z.shape[1] or (act != ACT_NONE and Aout.shape != Z.shape) or (
+            act != ACT_NONE and p_drop > 0 and (mask.shape != Z.shape or D.shape != Z.shape)):
+        raise ValueError("linear_act_forward: b, Aout, mask, D must match Z's shape")
     N, K = H.shape
     M = WT.shape[0]
     if _threads(N, K, M):
@@ -415,6 +430,9 @@ def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
     (N,K) the dropout mask (read only if use_mask), dH (N,K). Equals `matmul_nt(dZ, W, dH)`,
     then `dropout_backward`, then relu/tanh/sigmoid_backward.
     """
+    _check_product(dZ.shape[0], dZ.shape[1], WT.shape[0], WT.shape[1], dH.shape[0], dH.shape[1])
+    if saved.shape != dH.shape or (use_mask and mask.shape != dH.shape):
+        raise ValueError("linear_input_grad: saved and mask must have dH's shape")
     N, M = dZ.shape
     K = WT.shape[1]
     WTw = _wide(WT)
@@ -494,6 +512,9 @@ def weight_grad_step(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps,
     linear_act_forward, so each thread updates (contiguous rows of) the weights it reads there.
     Equals `matmul_tn(H, dZ, dW)` followed by sgd_update / momentum_update / adam_update.
     """
+    _check_product(dZ.shape[1], dZ.shape[0], H.shape[0], H.shape[1], dWT.shape[0], dWT.shape[1])
+    if WT.shape != dWT.shape or S1.shape != dWT.shape or S2.shape != dWT.shape:
+        raise ValueError("weight_grad_step: WT, S1, S2 must have dWT's shape")
     N, M = dZ.shape
     K = H.shape[1]
     Hw = _wide(H)

@@ -368,3 +368,20 @@ def test_shifting_needs_28x28_images(rng):
     X, y = _data(rng, 10, n_in=20)
     with pytest.raises(ValueError, match="28x28"):
         NeuralNetwork([20, 5, 10]).train_epoch(X, y, augment_shift=1)
+
+
+@pytest.mark.parametrize("call", [
+    lambda z: F.matmul_nn_fast(z((4, 5)), z((6, 7)), z((4, 7))),
+    lambda z: F.matmul_tn_fast(z((4, 5)), z((4, 7)), z((7, 5))),
+    lambda z: F.matmul_nt_fast(z((4, 5)), z((7, 6)), z((4, 7))),
+    # the weights passed as stored, W (K,M), where W.T (M,K) is expected
+    lambda z: F.linear_act_forward(z((4, 5)), z((5, 7)), z(7), F.ACT_RELU, z((4, 7)), z((4, 7)),
+                                   0.0, np.uint64(0), z((4, 7)), z((4, 7))),
+    lambda z: F.linear_input_grad(z((4, 7)), z((5, 7)), z((4, 5)), F.ACT_RELU, z((4, 5)), False,
+                                  z((4, 5))),
+    lambda z: F.weight_grad_step(z((4, 7)), z((4, 5)), z((7, 5)), z((5, 7)), z((7, 5)), z((7, 5)),
+                                 F.OPT_SGD, 0.1, 0.0, 0.9, 0.9, 0.999, 1e-8, 1),
+])
+def test_mismatched_shapes_raise_instead_of_writing_out_of_bounds(call):
+    with pytest.raises(ValueError, match="shape"):
+        call(lambda shape: np.zeros(shape, np.float32))
