@@ -105,6 +105,15 @@ def run(nets, batch_sizes, dtypes, repeats, min_time, only=None, quiet=False):
         log(f"note: {mod} not benchmarked ({err})", quiet)
     impls = implementations(kernels)
     chosen = [(i, c) for i, c in enumerate(C.CASES) if i in impls and (not only or any(s in c.name for s in only))]
+    for dtype in dtypes:  # each kernel must compute what its NumPy equivalent computes
+        for ci, _ in chosen:
+            for k in list(impls[ci]):
+                why = C.validate(C.CASES[ci], k, dtype=dtype)
+                if why:
+                    log(f"note: {k.qualname} left out: it does not match the NumPy equivalent of case "
+                        f"{C.CASES[ci].name} in {np.dtype(dtype).name} ({why})", quiet)
+                    impls[ci].remove(k)
+    chosen = [(ci, c) for ci, c in chosen if impls[ci]]
     rows = []
     groups = [(s, d, b) for s in nets for d in dtypes for b in batch_sizes]
     for gi, (sizes, dtype, batch) in enumerate(groups, 1):

@@ -102,6 +102,8 @@ class Case:
     flops: Callable = None         # dims -> floating-point operations (matmul-like cases)
     nbytes: Callable = None        # (dims, itemsize) -> bytes read + written (memory-bound cases)
     op: str = ""                   # category for plots: matmul, bias, activation, softmax-CE, ...
+    pick: Callable = None          # (args, return value) -> the kernel's result; default: last arg
+    np_pick: Callable = None       # (args, return value) -> NumPy's result; default: return value
 
     @property
     def kind(self):
@@ -125,6 +127,14 @@ def _prob(rng, n, c, dtype):
     return (p / p.sum(1, keepdims=True)).astype(dtype)
 
 
+def _cat(*arrays):
+    return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in arrays])
+
+
+def _first(a, r):
+    return a[0]
+
+
 LR, MU, L2 = 1e-6, 0.9, 0.0  # tiny steps: repeated calls leave the parameters essentially unchanged
 
 CASES = [
@@ -143,7 +153,8 @@ CASES = [
          lambda d, t, r: (_r(r, d[:2], t), _r(r, d[1:], t), _r(r, (d[0], d[2]), t), _e(d[:2], t),
                           _e(d[1:], t), _e(d[2], t), True),
          lambda a: lambda: (a[0].T @ a[2], a[2].sum(axis=0), a[2] @ a[1].T),
-         flops=lambda d: 4 * d[0] * d[1] * d[2] + d[0] * d[2], op="matmul"),
+         flops=lambda d: 4 * d[0] * d[1] * d[2] + d[0] * d[2], op="matmul",
+         pick=lambda a, r: _cat(a[4], a[5], a[3]), np_pick=lambda a, r: _cat(*r)),
     # --- bias (N, K, M): only N and M matter
     Case("bias_forward", "layer", lambda d, t, r: (_r(r, d[2], t), _r(r, (d[0], d[2]), t)),
          lambda a: lambda: a[1] + a[0], nbytes=lambda d, s: (2 * d[0] * d[2] + d[2]) * s, op="bias"),
@@ -171,7 +182,8 @@ CASES = [
     Case("softmax_cross_entropy_forward", "output",
          lambda d, t, r: (_r(r, d, t, -5, 5), _labels(r, *d), _e(d, t)),
          lambda a: lambda: R.softmax_cross_entropy(a[0], a[1]),
-         nbytes=lambda d, s: 2 * d[0] * d[1] * s + 8 * d[0], op="softmax-CE"),
+         nbytes=lambda d, s: 2 * d[0] * d[1] * s + 8 * d[0], op="softmax-CE",
+         pick=lambda a, r: _cat(a[2], r), np_pick=lambda a, r: _cat(*r)),
     Case("softmax_cross_entropy_backward", "output",
          lambda d, t, r: (_prob(r, *d, t), _labels(r, *d), _e(d, t)),
          lambda a: lambda: R.softmax_cross_entropy_grad(a[0], a[1]),
@@ -181,14 +193,16 @@ CASES = [
          op="inference"),
     # --- optimizers on one flat parameter array (P,)
     Case("sgd_update", "params", lambda d, t, r: (_r(r, d, t), _r(r, d, t), LR, L2),
-         lambda a: lambda: a[0].__isub__(LR * a[1]), nbytes=lambda d, s: 3 * d[0] * s, op="update"),
+         lambda a: lambda: a[0].__isub__(LR * a[1]), nbytes=lambda d, s: 3 * d[0] * s, op="update",
+         pick=_first, np_pick=_first),
     Case("momentum_update", "params",
          lambda d, t, r: (_r(r, d, t), _r(r, d, t), _e(d, t), LR, MU, L2),
          lambda a: lambda: (a[2].__imul__(MU), a[2].__isub__(LR * a[1]), a[0].__iadd__(a[2])),
-         nbytes=lambda d, s: 5 * d[0] * s, op="update"),
+         nbytes=lambda d, s: 5 * d[0] * s, op="update", pick=_first, np_pick=_first),
     Case("adam_update", "params",
          lambda d, t, r: (_r(r, d, t), _r(r, d, t), _e(d, t), _e(d, t), LR, 0.9, 0.999, 1e-8, 10, L2),
-         lambda a: lambda: _numpy_adam(a), nbytes=lambda d, s: 7 * d[0] * s, op="update"),
+         lambda a: lambda: _numpy_adam(a), nbytes=lambda d, s: 7 * d[0] * s, op="update",
+         pick=_first, np_pick=_first),
     # --- augmentation (N, 784)
     Case("shift_images", "input",
          lambda d, t, r: (_r(r, d, t, 0, 1), r.integers(-2, 3, d[0]), r.integers(-2, 3, d[0]), _e(d, t)),
@@ -222,57 +236,57 @@ CASES += [
          lambda d, t, r: (_r(r, d[:2], t), _pad16(_r(r, d[1:], t)), _e((d[0], max(d[2], 16)), t),
                           0, d[0], 0, d[2]),
          lambda a: (lambda B: lambda: a[0] @ B)(np.ascontiguousarray(a[1][:, :a[6]])),
-         flops=lambda d: 2 * d[0] * d[1] * d[2], op="matmul"),
+         flops=lambda d: 2 * d[0] * d[1] * d[2], op="matmul", pick=lambda a, r: a[2][:, :a[6]]),
     Case("tn_block", "layer",  # out = A.T @ B with 4x16 register tiles
          lambda d, t, r: (_r(r, d[:2], t), _pad16(_r(r, (d[0], d[2]), t)), _e((d[1], max(d[2], 16)), t),
                           0, d[1], 0, d[2]),
          lambda a: (lambda B: lambda: a[0].T @ B)(np.ascontiguousarray(a[1][:, :a[6]])),
-         flops=lambda d: 2 * d[0] * d[1] * d[2], op="matmul"),
+         flops=lambda d: 2 * d[0] * d[1] * d[2], op="matmul", pick=lambda a, r: a[2][:, :a[6]]),
     Case("nt_block", "layer",  # out = A @ B.T by 2x4 blocks of dot products (dX = dY @ W.T)
          lambda d, t, r: (_r(r, (d[0], d[2]), t), _r(r, d[1:], t), _e(d[:2], t), 0, d[1]),
-         lambda a: lambda: a[0] @ a[1].T, flops=lambda d: 2 * d[0] * d[1] * d[2], op="matmul"),
-    # fused layers, compared with the NumPy lines they replace
+         lambda a: lambda: a[0] @ a[1].T, flops=lambda d: 2 * d[0] * d[1] * d[2], op="matmul",
+         pick=lambda a, r: a[2]),
+    # fused layers (weights held transposed, WT (M,K)), against the NumPy lines they replace
     Case("linear_act_forward", "layer",  # Z = H W + b, A = relu(Z)  vs  relu(H @ W + b)
-         lambda d, t, r: (_r(r, d[:2], t), _r(r, d[1:], t), _r(r, d[2], t), _act_relu(),
+         lambda d, t, r: (_r(r, d[:2], t), _r(r, (d[2], d[1]), t), _r(r, d[2], t), _act_relu(),
                           _e((d[0], d[2]), t), _e((d[0], d[2]), t), 0.0, np.uint64(0),
                           _e((d[0], d[2]), t), _e((d[0], d[2]), t)),
-         lambda a: lambda: R.relu(a[0] @ a[1] + a[2]),
-         flops=lambda d: 2 * d[0] * d[1] * d[2] + 2 * d[0] * d[2], op="matmul"),
+         lambda a: (lambda W: lambda: R.relu(a[0] @ W + a[2]))(_T(a[1])),
+         flops=lambda d: 2 * d[0] * d[1] * d[2] + 2 * d[0] * d[2], op="matmul", pick=lambda a, r: a[5]),
     Case("linear_input_grad", "layer",  # dH = relu'(z) * (dZ @ W.T)
          lambda d, t, r: (_r(r, (d[0], d[2]), t), _r(r, (d[2], d[1]), t), _r(r, d[:2], t), _act_relu(),
                           _e(d[:2], t), False, _e(d[:2], t)),
          lambda a: (lambda W: lambda: R.relu_grad(a[2], a[0] @ W.T))(_T(a[1])),
          flops=lambda d: 2 * d[0] * d[1] * d[2], op="matmul"),
     Case("weight_grad_step", "layer",  # dW = H.T @ dZ and the SGD step  vs  W -= lr * (H.T @ dZ)
-         lambda d, t, r: (_r(r, d[:2], t), _r(r, (d[0], d[2]), t), _e(d[1:], t), _r(r, d[1:], t),
-                          _e(d[1:], t), _e(d[1:], t), 0, LR, L2, MU, 0.9, 0.999, 1e-8, 1,
-                          _e((d[2], d[1]), t), True),
-         lambda a: lambda: a[3].__isub__(LR * (a[0].T @ a[1])),
-         flops=lambda d: 2 * d[0] * d[1] * d[2] + 2 * d[1] * d[2], op="matmul"),
-    Case("weight_grad_step", "layer",  # the same with the weights held transposed, WT (M,K)
          lambda d, t, r: (_r(r, (d[0], d[2]), t), _r(r, d[:2], t), _e((d[2], d[1]), t),
                           _r(r, (d[2], d[1]), t), _e((d[2], d[1]), t), _e((d[2], d[1]), t),
                           0, LR, L2, MU, 0.9, 0.999, 1e-8, 1),
-         lambda a: (lambda W: lambda: W.__isub__(LR * (a[1].T @ a[0])))(_T(a[3])),
-         flops=lambda d: 2 * d[0] * d[1] * d[2] + 2 * d[1] * d[2], op="matmul"),
-    Case("transpose", "hidden", lambda d, t, r: (_r(r, d, t), _e((d[1], d[0]), t)),
-         lambda a: lambda: np.ascontiguousarray(a[0].T), nbytes=lambda d, s: 2 * d[0] * d[1] * s,
-         op="layout"),
+         lambda a: (lambda W: lambda: (lambda g: (W.__isub__(LR * g), g))(a[1].T @ a[0]))(_T(a[3])),
+         flops=lambda d: 2 * d[0] * d[1] * d[2] + 2 * d[1] * d[2], op="matmul",
+         pick=lambda a, r: a[2].T, np_pick=lambda a, r: r[1]),
     Case("bias_grad_step", "layer",  # db = sum_n dZ and the SGD step  vs  b -= lr * dZ.sum(axis=0)
          lambda d, t, r: (_r(r, (d[0], d[2]), t), _e(d[2], t), _r(r, d[2], t), _e(d[2], t), _e(d[2], t),
                           0, LR, MU, 0.9, 0.999, 1e-8, 1),
-         lambda a: lambda: a[2].__isub__(LR * a[0].sum(axis=0)),
-         nbytes=lambda d, s: (d[0] * d[2] + 3 * d[2]) * s, op="update"),
+         lambda a: lambda: (lambda g: (a[2].__isub__(LR * g), g))(a[0].sum(axis=0)),
+         nbytes=lambda d, s: (d[0] * d[2] + 3 * d[2]) * s, op="update",
+         pick=lambda a, r: a[1], np_pick=lambda a, r: r[1]),
     Case("optimizer_step", "params",  # SGD on a flat parameter array  vs  p -= lr * g
          # j0, j1 passed explicitly: a call that leaves Numba to fill in omitted defaults takes
          # the dispatcher's slow path (~0.2 ms per call from Python)
          lambda d, t, r: (_r(r, d, t), _r(r, d, t), _e(d, t), _e(d, t), 0, LR, L2, MU, 0.9, 0.999, 1e-8, 1,
                           0, -1),
-         lambda a: lambda: a[0].__isub__(LR * a[1]), nbytes=lambda d, s: 3 * d[0] * s, op="update"),
+         lambda a: lambda: a[0].__isub__(LR * a[1]), nbytes=lambda d, s: 3 * d[0] * s, op="update",
+         pick=_first, np_pick=_first),
+    Case("transpose", "hidden", lambda d, t, r: (_r(r, d, t), _e((d[1], d[0]), t)),
+         lambda a: lambda: np.ascontiguousarray(a[0].T), nbytes=lambda d, s: 2 * d[0] * d[1] * s,
+         op="layout"),
     Case("softmax_xent_grad", "output",
          lambda d, t, r: (_r(r, d, t, -5, 5), _labels(r, *d), _e(d, t)),
-         lambda a: lambda: R.softmax_cross_entropy_grad(R.softmax_cross_entropy(a[0], a[1])[0], a[1]),
-         nbytes=lambda d, s: 2 * d[0] * d[1] * s + 8 * d[0], op="softmax-CE"),
+         lambda a: lambda: (lambda pl: (R.softmax_cross_entropy_grad(pl[0], a[1]), pl[1]))(
+             R.softmax_cross_entropy(a[0], a[1])),
+         nbytes=lambda d, s: 2 * d[0] * d[1] * s + 8 * d[0], op="softmax-CE",
+         pick=lambda a, r: _cat(a[2], r), np_pick=lambda a, r: _cat(*r)),
     Case("gather_rows", "input",  # out = X[idx] from a larger X  vs  X[idx]
          lambda d, t, r: (_r(r, (4 * d[0], d[1]), t), r.permutation(4 * d[0])[:d[0]],
                           np.zeros(0, np.int64), np.zeros(0, np.int64), False, _e(d, t)),
@@ -311,8 +325,9 @@ def _capture_epoch_args(dtype):
 SPECIAL_EXAMPLES = {"hash_uniform": lambda dtype: (np.uint64(7), 3),
                     "train_epoch_compiled": _capture_epoch_args}
 
-# Small shapes for compiling a kernel before inspecting it (python -m kernels show NAME).
-EXAMPLE_DIMS = {"layer": (4, 6, 5), "hidden": (4, 5), "output": (4, 10), "params": (30,),
+# Small shapes for compiling a kernel before inspecting it (python -m kernels show NAME) and for
+# validating it against NumPy before it is timed.
+EXAMPLE_DIMS = {"layer": (5, 7, 18), "hidden": (4, 5), "output": (4, 10), "params": (30,),
                 "input": (4, 784)}
 
 def _numpy_adam(a):
@@ -350,6 +365,38 @@ def case_for(kernel):
                 continue
             if kernel.n_required <= n_args <= kernel.n_params:
                 return c
+    return None
+
+
+_EXTRA_CHECK_DIMS = {"layer": [(3, 9, 10)]}  # odd sizes and a product narrower than a 16-wide tile
+
+
+def validate(case, kernel, dims=None, dtype=np.float64, seed=0):
+    """None if `kernel` on the case's arguments computes what the NumPy equivalent computes (to
+    float tolerance), else a one-line reason. Guards the benchmark against comparing unlike things
+    (e.g. a kernel whose argument layout changed)."""
+    if dims is None:
+        for d in [EXAMPLE_DIMS[case.scope]] + _EXTRA_CHECK_DIMS.get(case.scope, []):
+            why = validate(case, kernel, d, dtype, seed)
+            if why:
+                return f"at {d}: {why}"
+        return None
+    dt = np.dtype(dtype)
+    kargs = case.make(dims, dt, np.random.default_rng(seed))
+    nargs = case.make(dims, dt, np.random.default_rng(seed))
+    try:
+        got = (case.pick or (lambda a, r: a[-1]))(kargs, kernel.func(*kargs))
+    except Exception as e:  # noqa: BLE001
+        return f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+    want = (case.np_pick or (lambda a, r: r))(nargs, case.numpy(nargs)())
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if got.shape != want.shape:
+        return f"result shape {got.shape}, NumPy's {want.shape}"
+    tol = 1e-9 if dt == np.float64 else 2e-4
+    err = float(np.max(np.abs(got - want))) if got.size else 0.0
+    scale = float(np.max(np.abs(want))) if want.size else 0.0
+    if not np.isfinite(err) or err > tol * max(1.0, scale):
+        return f"differs from NumPy by up to {err:.3g} (scale {scale:.3g})"
     return None
 
 

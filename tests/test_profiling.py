@@ -12,7 +12,7 @@ import pytest
 
 from network.model import NeuralNetwork
 from profiling import bench_epoch, bench_kernels, line_report
-from profiling.cases import case_for, discover, example_args
+from profiling.cases import CASES_BY_NAME, case_for, discover, example_args, find, validate
 from profiling.numpy_reference import NumpyNetwork
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -125,6 +125,23 @@ def test_registry_has_example_arguments_for_every_kernel():
             assert case_for(k) is not None, k.name
             k.func(*args)  # the example arguments fit the kernel
             k.func(*example_args(k, np.float64))
+
+
+def test_every_benchmarked_kernel_computes_its_numpy_equivalent():
+    """The benchmark compares like with like: each kernel on its case's arguments gives what the
+    NumPy expression it is timed against gives (so a changed kernel signature fails here)."""
+    kernels, _ = discover()
+    matched = [(k, case_for(k)) for k in kernels if case_for(k) is not None]
+    assert len(matched) >= 20
+    for k, c in matched:
+        assert validate(c, k, dtype=np.float32) is None, k.qualname
+
+
+def test_validate_catches_a_kernel_that_computes_something_else():
+    kernels, _ = discover()
+    relu = find(kernels, "relu_forward")
+    assert "differs from NumPy" in validate(CASES_BY_NAME["tanh_forward"], relu)
+    assert validate(CASES_BY_NAME["relu_forward"], relu) is None
 
 
 def test_bench_kernels_quick(tmp_path):
