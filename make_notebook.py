@@ -1,0 +1,141 @@
+#!/usr/bin/env python
+"""Build analysis.ipynb from the committed results and execute it in place.
+
+    python make_notebook.py              # write and execute analysis.ipynb (needs the notebook extra)
+    python make_notebook.py --no-execute # write it without outputs
+
+The notebook only reads files under results/ and plots/ (it trains nothing), so it reruns in
+seconds. Requires `pip install nbformat nbclient ipykernel` (the `notebook` extra).
+"""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+CELLS = [
+    ("md", """# MNIST from scratch: analysis
+
+This notebook reads what the project's commands wrote to `results/` and `plots/` (it trains
+nothing, so it reruns in seconds). The commands are: `python train.py` (default run),
+`python evaluate.py` (test metrics), `python analysis_figures.py` (activations, saliency),
+`python experiments.py` (the four experiments and the two extensions) and the benchmarks in
+`profiling/`. Every number below is computed from those files."""),
+    ("code", """import csv, json
+from pathlib import Path
+import numpy as np
+import matplotlib.pyplot as plt
+from IPython.display import Image, Markdown, display
+
+R, P = Path("results"), Path("plots")
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+def show(name, width=720):
+    display(Image(filename=str(P / name), width=width))"""),
+    ("md", """## 1. Training process
+
+The default run: 784-128-64-10, ReLU, He initialisation, Adam with a one-cycle learning-rate
+schedule (peak 0.003), batch 64, dropout 0.1 on the hidden units, random shifts of up to two pixels,
+30 epochs on 48,000 images; the best epoch by validation accuracy (12,000 held-out images) is kept.
+Train loss and accuracy are measured after each epoch on the clean training images (no dropout,
+no shifts)."""),
+    ("code", """history = read_csv(R / "history.csv")
+summary = json.loads((R / "train_summary.json").read_text())
+ep = [int(h["epoch"]) for h in history]
+fig, ax = plt.subplots(1, 2, figsize=(11, 3.8))
+for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+    ax[0].plot(ep, [float(h[key]) for h in history], label=label)
+for key, label in (("train_acc", "train"), ("val_acc", "validation")):
+    ax[1].plot(ep, [100 * float(h[key]) for h in history], label=label)
+ax[0].set(xlabel="epoch", ylabel="cross-entropy", yscale="log"); ax[1].set(xlabel="epoch", ylabel="accuracy (%)")
+ax[0].legend(); ax[1].legend(); plt.tight_layout(); plt.show()
+print(f"best validation accuracy {100 * summary['best_val_accuracy']:.2f}% at epoch {summary['best_epoch']} "
+      f"of {summary['epochs']}; training took {summary['train_time_s']:.1f} s "
+      f"(median epoch {summary['epoch_time_median_s']:.2f} s, evaluation included in the wall time "
+      f"{summary['wall_time_s']:.1f} s)")"""),
+    ("md", "## 2. Evaluation on the test set"),
+    ("code", """m = json.loads((R / "metrics.json").read_text())
+print(f"test accuracy {100 * m['test_accuracy']:.2f}% ({m['n_correct']} / {m['n_test']})")
+print(f"{'digit':>5} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>7}")
+for d, row in m["per_class"].items():
+    print(f"{d:>5} {row['precision']:9.4f} {row['recall']:7.4f} {row['f1']:7.4f} {row['support']:7d}")
+print("most confused (true -> predicted):", ", ".join(f"{c['true']}->{c['pred']} ({c['count']})" if isinstance(c, dict) else f"{c[0]}->{c[1]} ({c[2]})" for c in m["most_confused"]))"""),
+    ("code", """show("confusion_matrix.png", 560)"""),
+    ("md", "Misclassified test digits (most confident mistakes first) and the first layer's weights, one 28x28 image per hidden unit:"),
+    ("code", """show("misclassified.png"); show("first_layer_weights.png")"""),
+    ("md", "## 3. Experiments\n\nMean ± standard deviation over seeds, from `results/experiments.csv`."),
+    ("code", """rows = read_csv(R / "experiments.csv")
+groups = {}
+for r in rows:
+    groups.setdefault((r["experiment"], r["setting"]), []).append(r)
+last = None
+for (exp, setting), rs in groups.items():
+    if exp != last:
+        print(f"\\n{exp}"); last = exp
+    val = np.array([float(r["best_val_acc"]) for r in rs]) * 100
+    test = np.array([float(r["test_acc"]) for r in rs]) * 100
+    status = {r["status"] for r in rs}
+    sd = lambda a: a.std(ddof=1) if len(a) > 1 else float("nan")
+    print(f"  {setting:<34} val {np.nanmean(val):6.2f} ± {sd(val):4.2f}   test {np.nanmean(test):6.2f} ± {sd(test):4.2f}"
+          f"   n={len(rs)} {'' if status == {'ok'} else sorted(status)}")"""),
+    ("code", """for name in ("exp1_learning_rate.png", "exp2_depth.png", "exp3_activation.png", "exp4_init.png",
+             "ext1_optimizers.png", "ext2_regularization.png"):
+    if (P / name).exists():
+        show(name, 900)"""),
+    ("md", "## 4. Inside the network: activation patterns and saliency"),
+    ("code", """stats = json.loads((R / "activation_stats.json").read_text())
+print(json.dumps({k: v for k, v in stats.items() if not isinstance(v, (list, dict))}, indent=1))
+show("activation_patterns.png", 900); show("saliency_correct.png", 700); show("saliency_misclassified.png", 700)"""),
+    ("md", "## 5. Performance: hand-written kernels against NumPy/OpenBLAS"),
+    ("code", """eb = read_csv(R / "epoch_benchmark.csv")
+for r in eb:
+    if r.get("epoch_s"):
+        print(f"{r['impl']:<22} {r['dtype']:<8} epoch {float(r['epoch_s']):7.3f} s   ratio to NumPy {r['ratio_to_numpy']}")
+show("epoch_benchmark.png", 800); show("kernel_benchmarks.png", 900); show("scaling.png", 900); show("step_breakdown.png", 800)"""),
+    ("md", """## 6. Discussion
+
+The conclusions drawn from these results are written up in `REPORT.md`; this notebook is the
+place to look at the figures behind them and to recompute any number from the files."""),
+]
+
+
+def build():
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for kind, src in CELLS:
+        nb.cells.append(nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src))
+    return nb
+
+
+def execute(nb, cwd=ROOT, timeout=300):
+    from nbclient import NotebookClient
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+def main(argv=None):
+    import argparse
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--no-execute", action="store_true", help="write the notebook without running it")
+    p.add_argument("--out", default=str(ROOT / "analysis.ipynb"))
+    a = p.parse_args(argv)
+    try:
+        import nbformat
+        nb = build()
+        if not a.no_execute:
+            nb = execute(nb)
+    except ImportError as e:
+        print(f"error: {e.name} is missing; install the notebook extra: pip install nbformat nbclient ipykernel",
+              file=sys.stderr)
+        return 2
+    from network.io import atomic_write
+    atomic_write(a.out, lambda f: f.write(nbformat.writes(nb).encode()))
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
