@@ -1,5 +1,5 @@
 """One whole training epoch as a single compiled function: no Python per operation and no
-allocation per step (beyond a 16-column padded copy for layers narrower than 16 units).
+allocation per step.
 
 For each mini-batch b, rows idx = perm[b*bs : (b+1)*bs], with layers l = 0..L-1:
 
@@ -17,8 +17,10 @@ Weights, their gradients and optimizer state are held transposed, WT = W.T (one 
 then the forward product is a dot product of rows, the other two products are tile kernels
 reading rows of WT or H, no product needs a transposed copy, and a thread that owns units
 j0..j1 of a layer touches the same rows of WT in the forward pass and in the update.
-Per-layer arrays come in numba typed Lists, so one compiled function serves any depth. Buffers
-are flat 1-D arrays of batch_size * width elements, viewed as (rows, width) for each batch.
+
+All layers' parameters travel in flat arrays, layer after layer, and are viewed per layer as
+(rows, cols) matrices; `layout(sizes)` gives the offsets. So one compiled function (and one
+on-disk cache entry) serves any depth, and no container types need compiling at start-up.
 """
 import numpy as np
 from numba import njit
@@ -28,83 +30,119 @@ from kernels.fast import (ACT_NONE, ACT_RELU, bias_grad_step, gather_rows, linea
 
 
 @njit(cache=True)
-def _view(flat, rows, cols):
-    return flat[:rows * cols].reshape((rows, cols))
+def layout(sizes):
+    """Offsets of each layer's block in the flat arrays, for layer sizes n_0..n_L.
+
+    Returns (w_off, u_off), both (L+1,) int64: layer l's weights (n_{l+1} x n_l, transposed)
+    occupy [w_off[l], w_off[l+1]) of a flat weight array, its n_{l+1} biases (or units, for
+    per-unit buffers) [u_off[l], u_off[l+1]) of a flat bias array.
+    """
+    L = sizes.shape[0] - 1
+    w_off = np.zeros(L + 1, np.int64)
+    u_off = np.zeros(L + 1, np.int64)
+    for l in range(L):
+        w_off[l + 1] = w_off[l] + sizes[l] * sizes[l + 1]
+        u_off[l + 1] = u_off[l] + sizes[l + 1]
+    return w_off, u_off
 
 
 @njit(cache=True)
-def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_size,
-                         WT, B, dWT, dB, S1, S2, SB1, SB2,
-                         opt, l2, mu, beta1, beta2, eps, step,
-                         act, p_drop, seed_hi, dropout_calls,
-                         bufX, bufZ, bufA, bufMask, bufD, bufdZ, ybuf):
-    """Run one epoch of mini-batch training, updating W, B and the optimizer state in place.
+def _mat(flat, start, rows, cols):
+    return flat[start:start + rows * cols].reshape((rows, cols))
 
-    X (n,K0) inputs, y (n,) int labels, perm (n,) the shuffled order, shift_r / shift_c (n,)
-    per-sample shifts (read if use_shift), lrs (n_batches,) each batch's learning rate.
-    Typed Lists over layers l: WT[l] (M,K) weights transposed, B[l] (M,) biases, dWT[l], dB[l]
-    gradients (the last batch's are left there), S1/S2[l] (M,K) and SB1/SB2[l] (M,) optimizer
-    state of WT[l] and B[l] (velocity, or Adam's first and second moments; unused for plain SGD).
+
+@njit(cache=True)
+def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_size, sizes,
+                         wT, b, dwT, db, s1, s2, sb1, sb2,
+                         opt, l2, mu, beta1, beta2, eps, step,
+                         act, p_drop, seed_hi, dropout_calls):
+    """Run one epoch of mini-batch training, updating the flat parameter arrays in place.
+
+    X (n, n_0) inputs, y (n,) int labels, perm (n,) the shuffled order, shift_r / shift_c (n,)
+    per-sample shifts (read if use_shift), lrs (n_batches,) each batch's learning rate, sizes
+    (L+1,) int64 layer sizes. Flat arrays laid out by `layout(sizes)`: wT the weights, each layer
+    transposed (n_{l+1}, n_l); dwT their gradients and s1 / s2 their optimizer state, likewise;
+    b the biases, db their gradients, sb1 / sb2 their optimizer state (s1, sb1: momentum velocity
+    or Adam's first moment; s2, sb2: Adam's second moment; ignored by plain SGD).
     opt: OPT_* code; step: optimizer steps taken so far (Adam's t); act: ACT_* code of the hidden
     layers; p_drop: dropout probability; seed_hi: uint64 (model seed & 0xFFFFFFFF) << 32;
-    dropout_calls: the model's dropout counter. Buffers (flat, batch_size * width): bufX (K0),
-    bufZ / bufdZ (every layer), bufA / bufMask / bufD (hidden layers), ybuf (batch_size,) int64.
+    dropout_calls: the model's dropout counter. The gradients of the last batch are left in dwT,
+    db.
 
     Returns (mean loss over the epoch, step, dropout_calls, loss of the last batch).
     """
     n, K0 = X.shape
-    L = len(WT)
+    L = sizes.shape[0] - 1
+    w_off, u_off = layout(sizes)
     n_batches = (n + batch_size - 1) // batch_size
+    bs = min(batch_size, n)
     use_mask = p_drop > 0
+    act_none = np.int64(ACT_NONE)   # a plain int64, not a literal: one compiled signature
+
+    # per-batch buffers, allocated once per epoch: rows of width n_{l+1}, layer after layer
+    bufX = np.empty(bs * K0, X.dtype)
+    bufZ = np.empty(bs * u_off[L], X.dtype)     # pre-activations, every layer
+    bufA = np.empty(bs * u_off[L], X.dtype)     # activations (hidden layers)
+    bufM = np.empty(bs * u_off[L], X.dtype)     # dropout masks
+    bufD = np.empty(bs * u_off[L], X.dtype)     # activations after dropout
+    bufdZ = np.empty(bs * u_off[L], X.dtype)    # gradients of the pre-activations
+    yb_all = np.empty(bs, np.int64)
+
     total = 0.0
     loss = 0.0
-    for b in range(n_batches):
-        start = b * batch_size
+    for bi in range(n_batches):
+        start = bi * batch_size
         nb = min(n, start + batch_size) - start
         idx = perm[start:start + nb]
-        Xb = _view(bufX, nb, K0)
+        Xb = _mat(bufX, 0, nb, K0)
         gather_rows(X, idx, shift_r, shift_c, use_shift, Xb)
-        yb = ybuf[:nb]
+        yb = yb_all[:nb]
         for r in range(nb):
             yb[r] = y[idx[r]]
 
         # forward: H is the input of layer l
         H = Xb
         for l in range(L):
-            M = WT[l].shape[0]
-            Z = _view(bufZ[l], nb, M)
+            M, K = sizes[l + 1], sizes[l]
+            WT = _mat(wT, w_off[l], M, K)
+            bl = b[u_off[l]:u_off[l + 1]]
+            o = nb * u_off[l]
+            Z = _mat(bufZ, o, nb, M)
             if l == L - 1:
-                linear_act_forward(H, WT[l], B[l], ACT_NONE, Z, Z, 0.0, np.uint64(0), Z, Z)
+                linear_act_forward(H, WT, bl, act_none, Z, Z, 0.0, np.uint64(0), Z, Z)
                 break
-            Aa = _view(bufA[l], nb, M)
+            Aa = _mat(bufA, o, nb, M)
+            D = _mat(bufD, o, nb, M) if use_mask else Aa
             seed = np.uint64(0)
             if use_mask:
                 dropout_calls += 1
                 seed = np.uint64(seed_hi) | (np.uint64(dropout_calls) & np.uint64(0xFFFFFFFF))
-                D = _view(bufD[l], nb, M)
-            else:
-                D = Aa
-            linear_act_forward(H, WT[l], B[l], act, Z, Aa, p_drop, seed, _view(bufMask[l], nb, M), D)
+            linear_act_forward(H, WT, bl, act, Z, Aa, p_drop, seed, _mat(bufM, o, nb, M), D)
             H = D
 
-        M = WT[L - 1].shape[0]
-        loss = softmax_xent_grad(_view(bufZ[L - 1], nb, M), yb, _view(bufdZ[L - 1], nb, M))
+        oL = nb * u_off[L - 1]
+        M = sizes[L]
+        loss = softmax_xent_grad(_mat(bufZ, oL, nb, M), yb, _mat(bufdZ, oL, nb, M))
         total += loss * nb
 
         # backward, each layer's update fused into its weight gradient
         step += 1
-        lr = lrs[b]
+        lr = lrs[bi]
         for l in range(L - 1, -1, -1):
-            M, K = WT[l].shape
-            dZ = _view(bufdZ[l], nb, M)
+            M, K = sizes[l + 1], sizes[l]
+            WT = _mat(wT, w_off[l], M, K)
+            dZ = _mat(bufdZ, nb * u_off[l], nb, M)
             if l > 0:
-                saved = _view(bufZ[l - 1], nb, K) if act == ACT_RELU else _view(bufA[l - 1], nb, K)
-                linear_input_grad(dZ, WT[l], saved, act, _view(bufMask[l - 1], nb, K), use_mask,
-                                  _view(bufdZ[l - 1], nb, K))
-                Hin = _view(bufD[l - 1], nb, K) if use_mask else _view(bufA[l - 1], nb, K)
+                o = nb * u_off[l - 1]               # the layer below: its units are our inputs
+                saved = _mat(bufZ, o, nb, K) if act == ACT_RELU else _mat(bufA, o, nb, K)
+                linear_input_grad(dZ, WT, saved, act, _mat(bufM, o, nb, K), use_mask,
+                                  _mat(bufdZ, o, nb, K))
+                Hin = _mat(bufD, o, nb, K) if use_mask else _mat(bufA, o, nb, K)
             else:
                 Hin = Xb
-            weight_grad_step(dZ, Hin, dWT[l], WT[l], S1[l], S2[l], opt, lr, l2, mu, beta1, beta2,
-                             eps, step)
-            bias_grad_step(dZ, dB[l], B[l], SB1[l], SB2[l], opt, lr, mu, beta1, beta2, eps, step)
+            wo, uo, u1 = w_off[l], u_off[l], u_off[l + 1]
+            weight_grad_step(dZ, Hin, _mat(dwT, wo, M, K), WT, _mat(s1, wo, M, K),
+                             _mat(s2, wo, M, K), opt, lr, l2, mu, beta1, beta2, eps, step)
+            bias_grad_step(dZ, db[uo:u1], b[uo:u1], sb1[uo:u1], sb2[uo:u1], opt, lr, mu, beta1,
+                           beta2, eps, step)
     return total / n, step, dropout_calls, loss

@@ -158,7 +158,9 @@ def _wide(B):
     if B.shape[1] >= TILE_COLS:
         return B
     Bp = np.zeros((B.shape[0], TILE_COLS), B.dtype)
-    Bp[:, :B.shape[1]] = B
+    for i in range(B.shape[0]):
+        for j in range(B.shape[1]):
+            Bp[i, j] = B[i, j]
     return Bp
 
 

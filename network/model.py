@@ -326,46 +326,41 @@ class NeuralNetwork:
         return total / n
 
     def _train_epoch_fast(self, X, y, batch_size, lrs, perm, shifts):
-        """Hand the epoch to kernels.epoch.train_epoch_compiled. It holds weights, their gradients
-        and optimizer state transposed ((n_out, n_in), one row per unit): they go in as copies
-        and come back at the end (O(parameters) per epoch). Biases are updated in place."""
-        from numba.typed import List
-
+        """Hand the epoch to kernels.epoch.train_epoch_compiled. It takes every layer's weights,
+        biases, gradients and optimizer state packed in flat arrays, the weights transposed
+        ((n_out, n_in), one row per unit); they are packed here and unpacked at the end
+        (O(parameters) per epoch)."""
         from kernels.epoch import train_epoch_compiled
         from kernels.fast import ACT_CODES, OPT_CODES
 
-        L, bs = self.n_layers, min(batch_size, X.shape[0])
-        params = self.weights + self.biases
+        L = self.n_layers
         st = self.opt_state
+        zeros = [np.zeros_like(p) for p in self.weights + self.biases]
         if self.optimizer == "momentum":
-            s1, s2 = st["velocity"], [np.zeros_like(p) for p in params]
+            s1, s2 = st["velocity"], zeros
         elif self.optimizer == "adam":
             s1, s2 = st["m"], st["v"]
         else:
-            s1 = s2 = [np.zeros_like(p) for p in params]
-        T = lambda a: np.ascontiguousarray(a.T)  # noqa: E731
-        WT, S1, S2 = [T(w) for w in self.weights], [T(a) for a in s1[:L]], [T(a) for a in s2[:L]]
-        dWT = [np.empty_like(w) for w in WT]
-        outs = self.layer_sizes[1:]
-        flat = lambda m: np.empty(bs * m, self.dtype)  # noqa: E731
-        hidden = outs[:-1] or [1]  # typed Lists cannot be empty
+            s1 = s2 = zeros
+        pack_t = lambda arrs: np.concatenate([a.T.ravel() for a in arrs])  # noqa: E731
+        pack = lambda arrs: np.concatenate([a.ravel() for a in arrs])  # noqa: E731
+        wT, dwT, S1, S2 = (pack_t(a) for a in (self.weights, self.dweights, s1[:L], s2[:L]))
+        b, db, SB1, SB2 = (pack(a) for a in (self.biases, self.dbiases, s1[L:], s2[L:]))
         no_shift = np.zeros(0, np.int64)
         sr, sc = (no_shift, no_shift) if shifts is None else (shifts[0].copy(), shifts[1].copy())
         mean, self.step, self.dropout_calls, self.loss = train_epoch_compiled(
             X, y, perm, sr, sc, shifts is not None, lrs, batch_size,
-            List(WT), List(self.biases), List(dWT), List(self.dbiases),
-            List(S1), List(S2), List(s1[L:]), List(s2[L:]),
+            np.asarray(self.layer_sizes, np.int64), wT, b, dwT, db, S1, S2, SB1, SB2,
             OPT_CODES[self.optimizer], self.l2, self.momentum, self.beta1, self.beta2, self.eps,
             self.step, ACT_CODES[self.activation], self.dropout,
-            np.uint64((self.seed & 0xFFFFFFFF) << 32), self.dropout_calls,
-            flat(self.layer_sizes[0]), List([flat(m) for m in outs]), List([flat(m) for m in hidden]),
-            List([flat(m) for m in hidden]), List([flat(m) for m in hidden]),
-            List([flat(m) for m in outs]), np.empty(bs, np.int64))
-        for l in range(L):
-            self.weights[l][...] = WT[l].T
-            self.dweights[l][...] = dWT[l].T
-            s1[l][...] = S1[l].T
-            s2[l][...] = S2[l].T
+            np.uint64((self.seed & 0xFFFFFFFF) << 32), self.dropout_calls)
+        wo = uo = 0
+        for l, (n_in, n_out) in enumerate(zip(self.layer_sizes, self.layer_sizes[1:])):
+            for dst, src in ((self.weights, wT), (self.dweights, dwT), (s1[:L], S1), (s2[:L], S2)):
+                dst[l][...] = src[wo:wo + n_in * n_out].reshape(n_out, n_in).T
+            for dst, src in ((self.biases, b), (self.dbiases, db), (s1[L:], SB1), (s2[L:], SB2)):
+                dst[l][...] = src[uo:uo + n_out]
+            wo, uo = wo + n_in * n_out, uo + n_out
         return mean
 
     # --------------------------------------------------------------------- I/O
