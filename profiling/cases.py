@@ -323,6 +323,7 @@ def _capture_epoch_args(dtype):
 
 # Kernels whose example arguments are not built from a case (scalars, the whole epoch).
 SPECIAL_EXAMPLES = {"hash_uniform": lambda dtype: (np.uint64(7), 3),
+                    "layout": lambda dtype: (np.array([784, 128, 64, 10], np.int64),),
                     "train_epoch_compiled": _capture_epoch_args}
 
 # Small shapes for compiling a kernel before inspecting it (python -m kernels show NAME) and for
