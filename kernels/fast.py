@@ -41,7 +41,8 @@ from kernels.dropout import hash_uniform
 TILE_ROWS, TILE_COLS = 4, 16   # register tile of the A @ B and A.T @ B kernels
 PANEL = 16                     # columns (A @ B) or rows (A.T @ B, A @ B.T) per parallel task
 SHORT_SUM = 32                 # A @ B.T with fewer terms per sum goes through the tile kernel
-PARALLEL_MIN_FLOP = 1 << 19    # 0.5 MFLOP (~15 us on one core); a parallel region costs ~3 us
+PARALLEL_MIN_FLOP = 1 << 21    # 2 MFLOP (~60 us on one core): smaller products stay on one thread,
+                               # which beats two once the data moving between cores is counted
 
 ACT_NONE, ACT_RELU, ACT_TANH, ACT_SIGMOID = 0, 1, 2, 3
 ACT_CODES = {"relu": ACT_RELU, "tanh": ACT_TANH, "sigmoid": ACT_SIGMOID}
