@@ -20,7 +20,7 @@ from network.model import NeuralNetwork
 
 DTYPES = [np.float32, np.float64]
 # (N, K, M) of out = A @ B with A (N,K), B (K,M): every edge case plus the network's layers;
-# the last three are big enough (2 MFLOP) to be split over threads, the last one with ragged edges.
+# 64x784x128 and 65x333x50 are big enough (2 MFLOP) to be split over threads, the latter ragged.
 SHAPES = [(1, 1, 1), (1, 784, 128), (3, 7, 5), (5, 3, 16), (7, 33, 17), (65, 33, 47),
           (64, 64, 10), (64, 128, 64), (64, 784, 128), (33, 300, 70), (65, 333, 50)]
 IDS = ["x".join(map(str, s)) for s in SHAPES]
