@@ -149,12 +149,21 @@ class NeuralNetwork:
 
     # ------------------------------------------------------------ forward pass
     def _forward(self, X, training):
-        """Run the layers on a checked X; leaves logits in buf['z'][-1]. Returns the buffers."""
+        """Run the layers on a checked X; leaves logits in buf['z'][-1]. Returns the buffers.
+
+        Training (the path `backward` and the gradient checks use) runs the plain kernels;
+        inference runs the register-tiled product `matmul_nn_fast`, which tests/test_fast.py
+        holds equal to `matmul_nn` (only the summation order differs).
+        """
         buf = self._buffers_for(X.shape[0])
         act_fwd = K.ACTIVATIONS[self.activation][0]
         a = X
         for l in range(self.n_layers):
-            K.linear_forward(a, self.weights[l], self.biases[l], buf["z"][l])
+            if training:
+                K.linear_forward(a, self.weights[l], self.biases[l], buf["z"][l])
+            else:
+                K.matmul_nn_fast(a, self.weights[l], buf["z"][l])
+                K.bias_forward(self.biases[l], buf["z"][l])
             if l == self.n_layers - 1:
                 break
             act_fwd(buf["z"][l], buf["a"][l])
