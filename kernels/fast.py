@@ -575,21 +575,29 @@ def softmax_xent_grad(Z, y, dZ):
 @njit(**_FLAGS)
 def _gather_row(X, s, shift_r, shift_c, use_shift, out, r):
     """out[r] = X[s], translated by (shift_r[s], shift_c[s]) pixels if use_shift (28x28 images):
-    out[r, a, c] = X[s, a - dr, c - dc] inside the image, else 0 (as shift_images)."""
-    if use_shift:
-        sr = shift_r[s]
-        sc = shift_c[s]
-        for a in range(28):
-            aa = a - sr
-            for c in range(28):
-                cc = c - sc
-                if 0 <= aa < 28 and 0 <= cc < 28:
-                    out[r, a * 28 + c] = X[s, aa * 28 + cc]
-                else:
-                    out[r, a * 28 + c] = 0.0
-    else:
+    out[r, a, c] = X[s, a - dr, c - dc] inside the image, else 0 (as shift_images), one image
+    row at a time: zeros left of column dc, a copied run, zeros right of it."""
+    if not use_shift:
         for k in range(out.shape[1]):
             out[r, k] = X[s, k]
+        return
+    dr, dc = shift_r[s], shift_c[s]
+    c0, c1 = max(0, dc), min(28, 28 + dc)          # output columns with a source pixel
+    xs, o_r = X[s], out[r]
+    for a in range(28):
+        # unsigned offsets: numba then skips its negative-index check and LLVM vectorises
+        o = np.uint64(a * 28)
+        if 0 <= a - dr < 28:
+            src = np.uint64((a - dr) * 28 + c0 - dc)
+            for c in range(c0):
+                o_r[o + np.uint64(c)] = 0.0
+            for c in range(c1 - c0):
+                o_r[o + np.uint64(c0 + c)] = xs[src + np.uint64(c)]
+            for c in range(c1, 28):
+                o_r[o + np.uint64(c)] = 0.0
+        else:
+            for c in range(28):
+                o_r[o + np.uint64(c)] = 0.0
 
 
 @njit(parallel=True, **_FLAGS)
