@@ -107,7 +107,7 @@ def cmd_list(kernels, errors, out=sys.stdout):
 
 
 def cmd_show(kernel, dtypes, types=True, asm=False, out=sys.stdout):
-    from profiling.cases import example_args
+    from profiling.cases import example_args, full_args
 
     fresh = _fresh_copy(kernel.func)
     print(f"{kernel.name}  ({kernel.module})\n  {kernel.doc}\n", file=out)
@@ -116,7 +116,7 @@ def cmd_show(kernel, dtypes, types=True, asm=False, out=sys.stdout):
         args = example_args(kernel, dt)
         if args is None:
             continue
-        fresh(*args)  # compiles for these argument types (and runs once on the small example)
+        fresh(*full_args(kernel, args))  # compiles for these types (and runs once on the example)
         sig = fresh.signatures[-1]
         if sig not in compiled:
             compiled.append(sig)

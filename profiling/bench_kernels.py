@@ -83,7 +83,7 @@ def bench_case(case, kernels, dims, dtype, repeats, min_time, seed=0):
     np_rate = _rate(case, dims, np.dtype(dtype).itemsize, t_np)
     rows = []
     for k in kernels:
-        kargs = case.make(dims, np.dtype(dtype), np.random.default_rng(seed))
+        kargs = C.full_args(k, case.make(dims, np.dtype(dtype), np.random.default_rng(seed)))
         try:
             t = median_time(lambda: k.func(*kargs), repeats, min_time)
         except Exception as e:  # noqa: BLE001 - e.g. a kernel whose signature changed under us
