@@ -3,7 +3,7 @@ allocation per step.
 
 For each mini-batch b, rows idx = perm[b*bs : (b+1)*bs], with layers l = 0..L-1:
 
-    H_0 = X[idx], read in place; or a shifted copy if augmenting          gather_rows
+    H_0 = X[idx] (shifted if augmenting)                                   gather_rows
     Z_l = H_l @ W_l + b_l,  A_l = f(Z_l),  H_{l+1} = A_l * mask_l          linear_act_forward
     loss_b, dZ_{L-1} = softmax-CE of Z_{L-1} and its gradient              softmax_xent_grad
 and from the top layer down:
@@ -87,8 +87,6 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
     bufD = np.empty(bs * u_off[L], X.dtype)     # activations after dropout
     bufdZ = np.empty(bs * u_off[L], X.dtype)    # gradients of the pre-activations
     yb_all = np.empty(bs, np.int64)
-    ident = np.arange(bs)
-    in_place = not use_shift and K0 >= 16       # (the tile kernels pad narrower inputs)
 
     total = 0.0
     loss = 0.0
@@ -96,18 +94,14 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
         start = bi * batch_size
         nb = min(n, start + batch_size) - start
         idx = perm[start:start + nb]
-        rows = ident[:nb]                       # the other layers' inputs: all rows, in order
-        if in_place:                            # the first layer reads X[idx] where it lies
-            H0, rows0 = X, idx
-        else:                                   # a shifted (or narrow) batch is copied first
-            H0, rows0 = _mat(bufX, 0, nb, K0), rows
-            gather_rows(X, idx, shift_r, shift_c, use_shift, H0)
+        Xb = _mat(bufX, 0, nb, K0)
+        gather_rows(X, idx, shift_r, shift_c, use_shift, Xb)
         yb = yb_all[:nb]
         for r in range(nb):
             yb[r] = y[idx[r]]
 
-        # forward: H[hrows] is the input of layer l
-        H, hrows = H0, rows0
+        # forward: H is the input of layer l
+        H = Xb
         for l in range(L):
             M, K = sizes[l + 1], sizes[l]
             WT = _mat(wT, w_off[l], M, K)
@@ -115,7 +109,7 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
             o = nb * u_off[l]
             Z = _mat(bufZ, o, nb, M)
             if l == L - 1:
-                linear_act_forward(H, WT, bl, act_none, Z, Z, 0.0, np.uint64(0), Z, Z, hrows)
+                linear_act_forward(H, WT, bl, act_none, Z, Z, 0.0, np.uint64(0), Z, Z)
                 break
             Aa = _mat(bufA, o, nb, M)
             D = _mat(bufD, o, nb, M) if use_mask else Aa
@@ -123,8 +117,8 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
             if use_mask:
                 dropout_calls += 1
                 seed = np.uint64(seed_hi) | (np.uint64(dropout_calls) & np.uint64(0xFFFFFFFF))
-            linear_act_forward(H, WT, bl, act, Z, Aa, p_drop, seed, _mat(bufM, o, nb, M), D, hrows)
-            H, hrows = D, rows
+            linear_act_forward(H, WT, bl, act, Z, Aa, p_drop, seed, _mat(bufM, o, nb, M), D)
+            H = D
 
         oL = nb * u_off[L - 1]
         M = sizes[L]
@@ -143,12 +137,12 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
                 saved = _mat(bufZ, o, nb, K) if act == ACT_RELU else _mat(bufA, o, nb, K)
                 linear_input_grad(dZ, WT, saved, act, _mat(bufM, o, nb, K), use_mask,
                                   _mat(bufdZ, o, nb, K))
-                Hin, hrows = (_mat(bufD, o, nb, K) if use_mask else _mat(bufA, o, nb, K)), rows
+                Hin = _mat(bufD, o, nb, K) if use_mask else _mat(bufA, o, nb, K)
             else:
-                Hin, hrows = H0, rows0
+                Hin = Xb
             wo, uo, u1 = w_off[l], u_off[l], u_off[l + 1]
             weight_grad_step(dZ, Hin, _mat(dwT, wo, M, K), WT, _mat(s1, wo, M, K),
-                             _mat(s2, wo, M, K), opt, lr, l2, mu, beta1, beta2, eps, step, hrows)
+                             _mat(s2, wo, M, K), opt, lr, l2, mu, beta1, beta2, eps, step)
             bias_grad_step(dZ, db[uo:u1], b[uo:u1], sb1[uo:u1], sb2[uo:u1], opt, lr, mu, beta1,
                            beta2, eps, step)
     return total / n, step, dropout_calls, loss

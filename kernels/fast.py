@@ -125,12 +125,11 @@ def nn_block(A, B, out, i0, i1, j0, j1):
 
 
 @njit(**_FLAGS)
-def tn_block(A, B, out, i0, i1, j0, j1, brows=None):
+def tn_block(A, B, out, i0, i1, j0, j1):
     """out[i0:i1, j0:j1] = (A.T @ B)[i0:i1, j0:j1].  A (N,K), B (N,M) with M >= 16, out (K,M').
 
     Equals the same block of `matmul_tn(A, B, out)`: acc[r, c] += A[t, i + r] * B[t, js + c]
-    over the shared index t = 0..N-1 (the batch, for a weight gradient). With `brows`, row t of
-    B is row brows[t] of the B passed (a mini-batch read in place from the data).
+    over the shared index t = 0..N-1 (the batch, for a weight gradient).
     """
     N = A.shape[0]
     M = B.shape[1]
@@ -144,7 +143,7 @@ def tn_block(A, B, out, i0, i1, j0, j1, brows=None):
                 acc[c] = 0.0
             for t in range(N):
                 a0, a1, a2, a3 = A[t, i], A[t, r1], A[t, r2], A[t, r3]
-                Bt = B[_row(brows, t), js:js + TILE_COLS]
+                Bt = B[t, js:js + TILE_COLS]
                 for c in range(TILE_COLS):
                     b = Bt[c]
                     acc[c] += a0 * b
@@ -166,34 +165,25 @@ def _wide(B):
     return Bp
 
 
-@njit(**_FLAGS)
-def _row(rows, i):
-    """Row i of a matrix whose rows are picked by `rows` (None: all rows, in order)."""
-    return i if rows is None else rows[i]
-
-
 # ------------------------------------------------------------------------ dot microkernel
 @njit(**_FLAGS)
-def nt_block(A, B, out, j0, j1, rows=None):
+def nt_block(A, B, out, j0, j1):
     """out[:, j0:j1] = A @ B[j0:j1].T, in 2x4 register blocks.  A (N,K), B (M,K), out (N,M).
 
     Equals `matmul_nt(A, B, out)` on columns j0..j1-1. For each 4 rows of B it sweeps the rows
     of A two at a time; the 8 sums of a block are vector registers (the k loop is vectorised).
-    With `rows`, row i of out uses row rows[i] of A (a mini-batch read in place from the data).
     """
-    N = A.shape[0] if rows is None else rows.shape[0]
-    K = A.shape[1]
+    N, K = A.shape
     zero = A.dtype.type(0.0)
     j = j0
     while j + 4 <= j1:
         for i in range(0, N, 2):
             i1 = min(i + 1, N - 1)             # odd N: the last row is paired with itself
-            A0, A1 = A[_row(rows, i)], A[_row(rows, i1)]
             s00 = s01 = s02 = s03 = zero
             s10 = s11 = s12 = s13 = zero
             for k in range(K):
-                a0 = A0[k]
-                a1 = A1[k]
+                a0 = A[i, k]
+                a1 = A[i1, k]
                 b0 = B[j, k]
                 b1 = B[j + 1, k]
                 b2 = B[j + 2, k]
@@ -217,10 +207,9 @@ def nt_block(A, B, out, j0, j1, rows=None):
         j += 4
     while j < j1:                              # the last 1-3 columns
         for i in range(N):
-            A0 = A[_row(rows, i)]
             s = zero
             for k in range(K):
-                s += A0[k] * B[j, k]
+                s += A[i, k] * B[j, k]
             out[i, j] = s
         j += 1
 
@@ -368,37 +357,35 @@ def _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, j0, j1):
 
 
 @njit(parallel=True, **_FLAGS)
-def _linear_act_parallel(H, WT, b, act, Z, Aout, p_drop, seed, mask, D, rows):
+def _linear_act_parallel(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     M = Z.shape[1]
     for p in prange((M + PANEL - 1) // PANEL):
         j0, j1 = p * PANEL, min(M, (p + 1) * PANEL)
-        nt_block(H, WT, Z, j0, j1, rows)
+        nt_block(H, WT, Z, j0, j1)
         _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, j0, j1)
 
 
 @njit(**_FLAGS)
-def linear_act_forward(H, WT, b, act, Z, Aout, p_drop, seed, mask, D, rows=None):
+def linear_act_forward(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     """A fully connected layer, its activation and dropout in one pass over the output.
 
         Z = H @ W + b,   Aout = f(Z),   D = Aout * mask   (mask drawn from seed when p_drop > 0)
     H (N,K), WT (M,K) = W.T (one row of weights per unit, so each output is a dot product of two
     contiguous rows), b (M,), Z, Aout, mask, D (N,M); act an ACT_* code (ACT_NONE leaves Aout,
-    mask and D alone); seed a uint64. With `rows`, the layer's input is H[rows] (read in place).
-    Threads split the units (columns of Z) in panels of 16.
+    mask and D alone); seed a uint64. Threads split the units (columns of Z) in panels of 16.
     Equals `linear_forward(H, W, b, Z)`, then relu/tanh/sigmoid_forward, then
     `dropout_forward(Aout, p_drop, seed, mask, D)`.
     """
-    N = H.shape[0] if rows is None else rows.shape[0]
-    _check_product(N, H.shape[1], WT.shape[1], WT.shape[0], Z.shape[0], Z.shape[1])
+    _check_product(H.shape[0], H.shape[1], WT.shape[1], WT.shape[0], Z.shape[0], Z.shape[1])
     if b.shape[0] != Z.shape[1] or (act != ACT_NONE and Aout.shape != Z.shape) or (
             act != ACT_NONE and p_drop > 0 and (mask.shape != Z.shape or D.shape != Z.shape)):
         raise ValueError("linear_act_forward: b, Aout, mask, D must match Z's shape")
-    K = H.shape[1]
+    N, K = H.shape
     M = WT.shape[0]
     if _threads(N, K, M):
-        _linear_act_parallel(H, WT, b, act, Z, Aout, p_drop, seed, mask, D, rows)
+        _linear_act_parallel(H, WT, b, act, Z, Aout, p_drop, seed, mask, D)
     else:
-        nt_block(H, WT, Z, 0, M, rows)
+        nt_block(H, WT, Z, 0, M)
         _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, 0, M)
 
 
@@ -508,38 +495,36 @@ def optimizer_step(P, G, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, j0=0, j1
 
 
 @njit(parallel=True, **_FLAGS)
-def _weight_grad_parallel(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, rows):
+def _weight_grad_parallel(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
     M, K = dWT.shape
     for p in prange((M + PANEL - 1) // PANEL):
         r0, r1 = p * PANEL, min(M, (p + 1) * PANEL)
-        tn_block(dZ, H, dWT, r0, r1, 0, K, rows)
+        tn_block(dZ, H, dWT, r0, r1, 0, K)
         optimizer_step(WT[r0:r1], dWT[r0:r1], S1[r0:r1], S2[r0:r1], opt, lr, l2, mu, beta1,
                        beta2, eps, t)
 
 
 @njit(**_FLAGS)
-def weight_grad_step(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, rows=None):
+def weight_grad_step(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
     """A layer's weight gradient and the optimizer step on it, fused panel by panel.
 
         dWT = dZ.T @ H  (= (H.T @ dZ).T),   then   WT <- optimizer_step(WT, dWT)
     dZ (N,M) the layer's pre-activation gradient, H (N,K) its input; dWT, WT, S1, S2 (M,K):
     gradient, weights and optimizer state (S1 velocity or first moment, S2 second moment), one
-    row per unit. With `rows`, the layer's input is H[rows] (read in place).
-    Threads split the units in panels of 16 rows, the same split as
+    row per unit. Threads split the units in panels of 16 rows, the same split as
     linear_act_forward, so each thread updates (contiguous rows of) the weights it reads there.
     Equals `matmul_tn(H, dZ, dW)` followed by sgd_update / momentum_update / adam_update.
     """
-    N, M = dZ.shape
-    NH = H.shape[0] if rows is None else rows.shape[0]
-    _check_product(M, N, NH, H.shape[1], dWT.shape[0], dWT.shape[1])
+    _check_product(dZ.shape[1], dZ.shape[0], H.shape[0], H.shape[1], dWT.shape[0], dWT.shape[1])
     if WT.shape != dWT.shape or S1.shape != dWT.shape or S2.shape != dWT.shape:
         raise ValueError("weight_grad_step: WT, S1, S2 must have dWT's shape")
+    N, M = dZ.shape
     K = H.shape[1]
     Hw = _wide(H)
     if 2 * N * K * M >= PARALLEL_MIN_FLOP and M > PANEL:
-        _weight_grad_parallel(dZ, Hw, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, rows)
+        _weight_grad_parallel(dZ, Hw, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
     else:
-        tn_block(dZ, Hw, dWT, 0, M, 0, K, rows)
+        tn_block(dZ, Hw, dWT, 0, M, 0, K)
         optimizer_step(WT, dWT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
 
 

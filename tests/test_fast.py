@@ -142,25 +142,6 @@ def test_linear_act_forward_output_layer_leaves_activation_alone(rng):
     assert np.isnan(A).all()
 
 
-def test_rows_read_a_minibatch_in_place(rng):
-    """With `rows`, the first layer reads X[rows] where it lies: the same numbers as on a copy."""
-    X = randn(rng, (50, 40), np.float32)
-    rows = rng.permutation(50)[:13]
-    Xb = np.ascontiguousarray(X[rows])
-    WT, b = randn(rng, (20, 40), np.float32), randn(rng, 20, np.float32)
-    dZ = randn(rng, (13, 20), np.float32)
-    outs = []
-    for H, r in ((X, rows), (Xb, None)):
-        Z, A = garbage((13, 20), np.float32), garbage((13, 20), np.float32)
-        F.linear_act_forward(H, WT, b, F.ACT_RELU, Z, A, 0.0, np.uint64(0), A, A, r)
-        dWT, W2 = garbage((20, 40), np.float32), WT.copy()
-        F.weight_grad_step(dZ, H, dWT, W2, np.zeros_like(WT), np.zeros_like(WT), F.OPT_SGD, 0.1,
-                           0.0, 0.9, 0.9, 0.999, 1e-8, 1, r)
-        outs.append((Z, A, dWT, W2))
-    for got, ref in zip(*outs):
-        np.testing.assert_array_equal(got, ref)
-
-
 @pytest.mark.parametrize("use_mask", [False, True])
 @pytest.mark.parametrize("act", list(ACTS))
 @pytest.mark.parametrize("shape", [(1, 3, 2), (9, 17, 40), (64, 128, 784)], ids=str)
