@@ -55,8 +55,9 @@ def _mat(flat, start, rows, cols):
 def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_size, sizes,
                          wT, b, dwT, db, s1, s2, sb1, sb2,
                          opt, l2, mu, beta1, beta2, eps, step,
-                         act, p_drop, seed_hi, dropout_calls):
-    """Run one epoch of mini-batch training, updating the flat parameter arrays in place.
+                         act, p_drop, seed_hi, dropout_calls, b0, b1):
+    """Run mini-batches b0..b1-1 of an epoch (all of it: 0, n_batches), updating the flat
+    parameter arrays in place.
 
     X (n, n_0) inputs, y (n,) int labels, perm (n,) the shuffled order, shift_r / shift_c (n,)
     per-sample shifts (read if use_shift), lrs (n_batches,) each batch's learning rate, sizes
@@ -69,12 +70,13 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
     dropout_calls: the model's dropout counter. The gradients of the last batch are left in dwT,
     db.
 
-    Returns (mean loss over the epoch, step, dropout_calls, loss of the last batch).
+    Returns (sum over the batches run of loss * batch rows, step, dropout_calls, loss of the last
+    batch). Running an epoch in several calls over consecutive batch ranges gives the same result
+    as one call.
     """
     n, K0 = X.shape
     L = sizes.shape[0] - 1
     w_off, u_off = layout(sizes)
-    n_batches = (n + batch_size - 1) // batch_size
     bs = min(batch_size, n)
     use_mask = p_drop > 0
     act_none = np.int64(ACT_NONE)   # a plain int64, not a literal: one compiled signature
@@ -90,7 +92,7 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
 
     total = 0.0
     loss = 0.0
-    for bi in range(n_batches):
+    for bi in range(b0, b1):
         start = bi * batch_size
         nb = min(n, start + batch_size) - start
         idx = perm[start:start + nb]
@@ -145,4 +147,4 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
                              _mat(s2, wo, M, K), opt, lr, l2, mu, beta1, beta2, eps, step)
             bias_grad_step(dZ, db[uo:u1], b[uo:u1], sb1[uo:u1], sb2[uo:u1], opt, lr, mu, beta1,
                            beta2, eps, step)
-    return total / n, step, dropout_calls, loss
+    return total, step, dropout_calls, loss

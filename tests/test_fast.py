@@ -386,3 +386,51 @@ def test_shifting_needs_28x28_images(rng):
 def test_mismatched_shapes_raise_instead_of_writing_out_of_bounds(call):
     with pytest.raises(ValueError, match="shape"):
         call(lambda shape: np.zeros(shape, np.float32))
+
+
+# ------------------------------------------------------------------------------ thread guard
+def test_thread_guard_moves_to_one_thread_under_contention_and_back():
+    from network.model import _ThreadGuard
+    g = _ThreadGuard()
+    if g.n_max == 1:
+        pytest.skip("one thread only")
+    seen = []
+    for per_batch in [1.0, 1.0, 3.0,     # quiet, quiet, contended on all threads
+                      2.0,               # the probe on one thread is faster: stay there
+                      2.0, 2.0,          # backoff = 2 more chunks on one thread
+                      3.0,               # all threads again: still contended -> probe
+                      2.0,               # the probe is faster again
+                      2.0, 2.0, 2.0, 2.0,  # so 4 more chunks on one thread (backoff doubled)
+                      1.0]:              # all threads again, quiet
+        seen.append(g.current)
+        g._observe(per_batch)
+    n = g.n_max
+    assert seen == [n, n, n, 1, 1, 1, n, 1, 1, 1, 1, 1, n]
+    assert g.current == n and g.close() == 1.0
+
+
+def test_thread_guard_accepts_a_slower_machine():
+    from network.model import _ThreadGuard
+    g = _ThreadGuard()
+    if g.n_max == 1:
+        pytest.skip("one thread only")
+    for per_batch in [1.0, 2.0, 4.0]:    # slower on all threads, but one thread is slower still
+        g._observe(per_batch)
+    assert g.current == g.n_max and g.best == 2.0
+
+
+def test_switching_threads_mid_epoch_changes_nothing(rng, monkeypatch):
+    """Chunks of 2 batches, and a guard that always finds all threads slow: the epoch alternates
+    thread counts chunk by chunk and still ends bit-identical to an undisturbed run."""
+    from network import model as model_mod
+    X, y = _data(rng, 640)
+    a = NeuralNetwork([784, 128, 64, 10], seed=2, optimizer="adam", dropout=0.1)
+    b = NeuralNetwork([784, 128, 64, 10], seed=2, optimizer="adam", dropout=0.1)
+    la = a.train_epoch(X, y, 64, 1e-3, augment_shift=1)
+    monkeypatch.setattr(model_mod._ThreadGuard, "CHUNK", 2)
+    monkeypatch.setattr(model_mod._ThreadGuard, "SLOW", 0.0)
+    lb = b.train_epoch(X, y, 64, 1e-3, augment_shift=1)
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS   # restored afterwards
+    assert la == lb
+    for wa, wb in zip(a.weights + a.biases, b.weights + b.biases):
+        np.testing.assert_array_equal(wa, wb)
