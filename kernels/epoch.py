@@ -22,6 +22,10 @@ All layers' parameters travel in flat arrays, layer after layer, and are viewed 
 (rows, cols) matrices; `layout(sizes)` gives the offsets. So one compiled function (and one
 on-disk cache entry) serves any depth, and no container types need compiling at start-up.
 """
+import contextlib
+import time
+
+import numba
 import numpy as np
 from numba import njit
 
@@ -148,3 +152,62 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
             bias_grad_step(dZ, db[uo:u1], b[uo:u1], sb1[uo:u1], sb2[uo:u1], opt, lr, mu, beta1,
                            beta2, eps, step)
     return total, step, dropout_calls, loss
+
+
+class ThreadGuard:
+    """Picks the number of threads for each chunk of CHUNK mini-batches of a compiled epoch.
+
+    With other busy processes on the machine, a multi-threaded step waits at every parallel region
+    for a thread that is not running and can be many times slower than one thread. So each chunk
+    is timed: when one on all threads takes over SLOW times the best time seen, the next chunk
+    is a probe on one thread. If the probe is faster, one thread is kept for `backoff` chunks
+    (doubling while all threads stay slow) before all threads are tried again; if not, the slower
+    time becomes the new normal. Results do not depend on the thread count (every sum is taken by
+    one thread in a fixed order), so only the speed changes. `best` (seconds per batch on all
+    threads) carries over from epoch to epoch.
+    """
+    CHUNK = 32
+    SLOW = 1.6
+
+    def __init__(self, best=None):
+        self._numba = numba
+        self.n_max = numba.get_num_threads()
+        self.best = best or float("inf")
+        self.current, self.probing, self.hold, self.backoff = self.n_max, False, 0, 2
+        self.last_full = None
+
+    def timed(self, n_batches):
+        """Context manager: set the thread count for a chunk of n_batches, then time it."""
+        @contextlib.contextmanager
+        def ctx():
+            self._numba.set_num_threads(self.current)
+            t = time.perf_counter()
+            yield
+            self._observe((time.perf_counter() - t) / n_batches)
+        return ctx()
+
+    def _observe(self, per_batch):
+        if self.n_max == 1:
+            return
+        if self.current == self.n_max:
+            self.best = min(self.best, per_batch)
+            self.last_full = per_batch
+            if per_batch > self.SLOW * self.best:
+                self.current, self.probing = 1, True
+            else:
+                self.backoff = 2
+        elif self.probing:
+            self.probing = False
+            if per_batch < self.last_full:                  # contention: stay on one thread
+                self.hold = self.backoff                    # for this many more chunks
+                self.backoff = min(2 * self.backoff, 64)
+            else:                                           # just a slower machine
+                self.current, self.best = self.n_max, self.last_full
+        else:
+            self.hold -= 1
+            if self.hold <= 0:                              # try all threads again
+                self.current = self.n_max
+
+    def close(self):
+        self._numba.set_num_threads(self.n_max)
+        return self.best

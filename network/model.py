@@ -339,7 +339,7 @@ class NeuralNetwork:
         biases, gradients and optimizer state packed in flat arrays, the weights transposed
         ((n_out, n_in), one row per unit); they are packed here and unpacked at the end
         (O(parameters) per epoch)."""
-        from kernels.epoch import train_epoch_compiled
+        from kernels.epoch import ThreadGuard, train_epoch_compiled
         from kernels.fast import ACT_CODES, OPT_CODES
 
         L = self.n_layers
@@ -358,7 +358,7 @@ class NeuralNetwork:
         no_shift = np.zeros(0, np.int64)
         sr, sc = (no_shift, no_shift) if shifts is None else (shifts[0].copy(), shifts[1].copy())
         sizes = np.asarray(self.layer_sizes, np.int64)
-        guard = _ThreadGuard(getattr(self, "_thread_guard_best", None))
+        guard = ThreadGuard(getattr(self, "_thread_guard_best", None))
         total = 0.0
         try:
             for b0 in range(0, len(lrs), guard.CHUNK):
@@ -439,64 +439,3 @@ class NeuralNetwork:
         self.dropout_calls = int(info["dropout_calls"])
         self.rng.bit_generator.state = info["rng"]
 
-
-class _ThreadGuard:
-    """Picks the number of threads for each chunk of CHUNK mini-batches of a compiled epoch.
-
-    With other busy processes on the machine, a multi-threaded step waits at every parallel region
-    for a thread that is not running and can be many times slower than one thread. So each chunk
-    is timed: when one on all threads takes over SLOW times the best time seen, the next chunk
-    is a probe on one thread. If the probe is faster, one thread is kept for `backoff` chunks
-    (doubling while all threads stay slow) before all threads are tried again; if not, the slower
-    time becomes the new normal. Results do not depend on the thread count (every sum is taken by
-    one thread in a fixed order), so only the speed changes. `best` (seconds per batch on all
-    threads) carries over from epoch to epoch.
-    """
-    CHUNK = 32
-    SLOW = 1.6
-
-    def __init__(self, best=None):
-        import numba
-        self._numba = numba
-        self.n_max = numba.get_num_threads()
-        self.best = best or float("inf")
-        self.current, self.probing, self.hold, self.backoff = self.n_max, False, 0, 2
-        self.last_full = None
-
-    def timed(self, n_batches):
-        import contextlib
-        import time
-
-        @contextlib.contextmanager
-        def ctx():
-            self._numba.set_num_threads(self.current)
-            t = time.perf_counter()
-            yield
-            self._observe((time.perf_counter() - t) / n_batches)
-        return ctx()
-
-    def _observe(self, per_batch):
-        if self.n_max == 1:
-            return
-        if self.current == self.n_max:
-            self.best = min(self.best, per_batch)
-            self.last_full = per_batch
-            if per_batch > self.SLOW * self.best:
-                self.current, self.probing = 1, True
-            else:
-                self.backoff = 2
-        elif self.probing:
-            self.probing = False
-            if per_batch < self.last_full:                  # contention: stay on one thread
-                self.hold = self.backoff                    # for this many more chunks
-                self.backoff = min(2 * self.backoff, 64)
-            else:                                           # just a slower machine
-                self.current, self.best = self.n_max, self.last_full
-        else:
-            self.hold -= 1
-            if self.hold <= 0:                              # try all threads again
-                self.current = self.n_max
-
-    def close(self):
-        self._numba.set_num_threads(self.n_max)
-        return self.best

@@ -390,8 +390,8 @@ def test_mismatched_shapes_raise_instead_of_writing_out_of_bounds(call):
 
 # ------------------------------------------------------------------------------ thread guard
 def test_thread_guard_moves_to_one_thread_under_contention_and_back():
-    from network.model import _ThreadGuard
-    g = _ThreadGuard()
+    from kernels.epoch import ThreadGuard
+    g = ThreadGuard()
     if g.n_max == 1:
         pytest.skip("one thread only")
     seen = []
@@ -410,8 +410,8 @@ def test_thread_guard_moves_to_one_thread_under_contention_and_back():
 
 
 def test_thread_guard_accepts_a_slower_machine():
-    from network.model import _ThreadGuard
-    g = _ThreadGuard()
+    from kernels.epoch import ThreadGuard
+    g = ThreadGuard()
     if g.n_max == 1:
         pytest.skip("one thread only")
     for per_batch in [1.0, 2.0, 4.0]:    # slower on all threads, but one thread is slower still
@@ -422,13 +422,13 @@ def test_thread_guard_accepts_a_slower_machine():
 def test_switching_threads_mid_epoch_changes_nothing(rng, monkeypatch):
     """Chunks of 2 batches, and a guard that always finds all threads slow: the epoch alternates
     thread counts chunk by chunk and still ends bit-identical to an undisturbed run."""
-    from network import model as model_mod
+    from kernels import epoch as epoch_mod
     X, y = _data(rng, 640)
     a = NeuralNetwork([784, 128, 64, 10], seed=2, optimizer="adam", dropout=0.1)
     b = NeuralNetwork([784, 128, 64, 10], seed=2, optimizer="adam", dropout=0.1)
     la = a.train_epoch(X, y, 64, 1e-3, augment_shift=1)
-    monkeypatch.setattr(model_mod._ThreadGuard, "CHUNK", 2)
-    monkeypatch.setattr(model_mod._ThreadGuard, "SLOW", 0.0)
+    monkeypatch.setattr(epoch_mod.ThreadGuard, "CHUNK", 2)
+    monkeypatch.setattr(epoch_mod.ThreadGuard, "SLOW", 0.0)
     lb = b.train_epoch(X, y, 64, 1e-3, augment_shift=1)
     assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS   # restored afterwards
     assert la == lb
