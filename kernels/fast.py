@@ -6,26 +6,31 @@ holds each pair equal, to float32 rounding (sums are taken in another order), an
 
 Two microkernels do all the multiply-adds:
 
-* Tile (for A @ B and A.T @ B): a 4 x 16 block of `out` is accumulated in a small stack array
-  that LLVM keeps in registers (8 AVX2 registers of 8 floats), over the summed index t:
+* Tile (A @ B and A.T @ B): a 4 x 16 block of `out` is accumulated in a small stack array that
+  LLVM keeps in registers (8 AVX2 or 4 AVX-512 registers), over the summed index t:
       acc[r, c] += a_r * B[t, j + c]      a_r = A[i + r, t]  (A @ B)   or  A[t, i + r]  (A.T @ B)
   The 16 columns are contiguous in B, so each step is 2 vector loads, 4 broadcasts and 8 fused
   multiply-adds: every loaded value of B is used 4 times and every a_r 16 times from registers.
-  No operand needs to be transposed, and there is no horizontal sum at the end.
-* Dot (for A @ B.T): out[i, j] = sum_k A[i, k] * B[j, k] reads two contiguous rows; a 2 x 4
-  block of outputs per sweep over k, vectorised by LLVM as 8 vector sums (fastmath lets it
-  reorder each sum) and reduced horizontally once per output.
+  No operand is transposed and there is no horizontal sum at the end, so short sums (the
+  batch of 64 in a weight gradient) run as fast as long ones.
+* Dot (A @ B.T): out[i, j] = sum_k A[i, k] * B[j, k] reads two contiguous rows; a 2 x 4 block of
+  outputs per sweep over k, vectorised by LLVM as 8 vector sums (fastmath lets it reorder each
+  sum) and reduced horizontally once per output: best for long sums (784 inputs).
+
+The training epoch holds each layer's weights transposed, WT = W.T (n_out, n_in), so its three
+products need no copies: forward Z = H @ WT.T (dot, sums over the inputs), input gradient
+dH = dZ @ WT (tile), weight gradient dWT = dZ.T @ H (tile, sums over the batch).
 
 Ragged edges need no special code path: a last row tile re-reads the last row (only real rows
 are stored), a last column panel is shifted left to end at the last column (overlapping columns
 are recomputed bit-identically and not stored twice), and a B narrower than 16 columns is copied
 into a zero-padded panel.
 
-Threads (`prange`) split `out` into panels (columns for A @ B, rows for A.T @ B); every output is
-summed by one thread in a fixed order, so results do not depend on the thread count. Products
-below PARALLEL_MIN_FLOP run on one thread (waking the other costs microseconds). Epilogues run
-on each panel right after it is computed, while it is in cache: bias + activation + dropout
-(forward), dropout mask + activation derivative (input gradient), optimizer step (weight gradient).
+Threads (`prange`) split `out` into panels of 16 units; every output is summed by one thread in a
+fixed order, so results do not depend on the thread count. Products below PARALLEL_MIN_FLOP run
+on one thread. Epilogues run on each panel right after it is computed, while it is in cache:
+bias + activation + dropout (forward), dropout mask + activation derivative (input gradient),
+optimizer step (weight gradient).
 """
 import math
 
@@ -427,11 +432,11 @@ def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
     """Gradient into the layer below, through its dropout and activation.
 
         dH = f'(.) * mask * (dZ @ W.T)
-    dZ (N,M) this layer's pre-activation gradient, WT (M,K) = W.T its weights (the tile kernel
-    reads rows of WT: 16 consecutive inputs of one unit), saved
-    (N,K) what the activation's backward kernel reads (z for relu, a for tanh/sigmoid), mask
-    (N,K) the dropout mask (read only if use_mask), dH (N,K). Equals `matmul_nt(dZ, W, dH)`,
-    then `dropout_backward`, then relu/tanh/sigmoid_backward.
+    dZ (N,M) this layer's pre-activation gradient; WT (M,K) = W.T its weights (the tile kernel
+    reads 16 consecutive inputs of one unit from a row of WT); saved (N,K) what the activation's
+    backward kernel reads (z for relu, a for tanh/sigmoid); mask (N,K) the dropout mask (read
+    only if use_mask); dH (N,K). Threads split the columns of dH (the units of the layer below).
+    Equals `matmul_nt(dZ, W, dH)`, then `dropout_backward`, then relu/tanh/sigmoid_backward.
     """
     _check_product(dZ.shape[0], dZ.shape[1], WT.shape[0], WT.shape[1], dH.shape[0], dH.shape[1])
     if saved.shape != dH.shape or (use_mask and mask.shape != dH.shape):
