@@ -45,7 +45,7 @@ from kernels.dropout import hash_uniform
 
 TILE_ROWS, TILE_COLS = 4, 16   # register tile of the A @ B and A.T @ B kernels
 PANEL = 16                     # columns (A @ B) or rows (A.T @ B, A @ B.T) per parallel task
-SHORT_SUM = 32                 # A @ B.T with fewer terms per sum goes through the tile kernel
+SHORT_SUM = 128                # A @ B.T with fewer terms per sum goes through the tile kernel
 PARALLEL_MIN_FLOP = 1 << 21    # 2 MFLOP (~60 us on one core): smaller products stay on one thread,
                                # which beats two once the data moving between cores is counted
 
