@@ -452,8 +452,8 @@ def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
 
 
 @njit(**_FLAGS)
-def _step_1d(p, g_, s1, s2, opt, lr_, l2_, mu_, b1, b2, eps_, c1, c2):
-    """The update of optimizer_step on 1-D arrays (any stride), coefficients already in p's dtype."""
+def _step_1d(p, g_, s1, s2, opt, lr_, l2_, mu_, b1, b2, ob1, ob2, eps_, c1, c2):
+    """The update of optimizer_step on flat arrays, coefficients already in p's dtype."""
     if opt == OPT_SGD:
         for i in range(p.shape[0]):
             p[i] -= lr_ * (g_[i] + l2_ * p[i])
@@ -463,7 +463,6 @@ def _step_1d(p, g_, s1, s2, opt, lr_, l2_, mu_, b1, b2, eps_, c1, c2):
             s1[i] = v
             p[i] += v
     else:
-        ob1, ob2 = 1 - b1, 1 - b2
         for i in range(p.shape[0]):
             g = g_[i] + l2_ * p[i]
             m = b1 * s1[i] + ob1 * g
@@ -474,29 +473,24 @@ def _step_1d(p, g_, s1, s2, opt, lr_, l2_, mu_, b1, b2, eps_, c1, c2):
 
 
 @njit(**_FLAGS)
-def optimizer_step(P, G, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, j0=0, j1=-1):
-    """One optimizer step on a parameter array, in place.  P, G, S1, S2 same shape (1-D or 2-D).
+def optimizer_step(P, G, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
+    """One optimizer step on a parameter array, in place.  P, G, S1, S2 same shape, C-contiguous.
 
     The formulas of kernels/optim.py with g = G + l2 * P:
         OPT_SGD       P -= lr g                                          (sgd_update)
         OPT_MOMENTUM  S1 = mu S1 - lr g;  P += S1                        (momentum_update)
         OPT_ADAM      S1 = b1 S1 + (1-b1) g;  S2 = b2 S2 + (1-b2) g^2
                       P -= lr (S1 / (1-b1^t)) / (sqrt(S2 / (1-b2^t)) + eps)   (adam_update)
-    For a 2-D P only columns j0..j1-1 are updated (all of them by default). The arithmetic is in
-    P's dtype (float32 sqrt and division cost a fraction of float64 ones, and the state is stored
-    in float32 anyway); one loop per optimizer so each vectorises.
+    The arithmetic is in P's dtype (float32 sqrt and division cost a fraction of float64 ones,
+    and the state is stored in float32 anyway), over the arrays flattened (one contiguous loop
+    per optimizer, so each vectorises).
     """
     f = P.dtype.type
     c1 = f(1.0 / (1.0 - beta1 ** t))
     c2 = f(1.0 / (1.0 - beta2 ** t))
-    coef = (f(lr), f(l2), f(mu), f(beta1), f(beta2), f(eps), c1, c2)
-    if P.ndim == 1:
-        _step_1d(P, G, S1, S2, opt, *coef)
-    else:
-        if j1 < 0:
-            j1 = P.shape[1]
-        for r in range(P.shape[0]):
-            _step_1d(P[r, j0:j1], G[r, j0:j1], S1[r, j0:j1], S2[r, j0:j1], opt, *coef)
+    # every coefficient in P's dtype: a float64 one would turn the whole update into float64
+    coef = (f(lr), f(l2), f(mu), f(beta1), f(beta2), f(1.0 - beta1), f(1.0 - beta2), f(eps), c1, c2)
+    _step_1d(P.reshape(-1), G.reshape(-1), S1.reshape(-1), S2.reshape(-1), opt, *coef)
 
 
 @njit(parallel=True, **_FLAGS)
