@@ -72,13 +72,12 @@ def build_parser():
 
 
 def _check_output_dir(path, option):
-    probe = Path(path)
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise AnalysisError(f"{option} {str(path)!r}: {str(probe)!r} exists and is not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise AnalysisError(f"{option} {str(path)!r}: directory {str(probe)!r} is not writable")
+    """Fail early (before any work) if ``path`` cannot become a writable directory."""
+    from network.cli import output_dir_problem
+
+    problem = output_dir_problem(path, option)
+    if problem:
+        raise AnalysisError(problem)
 
 
 def load_model(path):

@@ -78,17 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- steps
 
 
-def _check_output_dir(path: Path, option: str) -> None:
+def _check_output_dir(path, option):
     """Fail early (before any work) if ``path`` cannot become a writable directory."""
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise EvaluationError(f"{option} {str(path)!r}: {str(probe)!r} exists and is not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise EvaluationError(f"{option} {str(path)!r}: directory {str(probe)!r} is not writable")
+    from network.cli import output_dir_problem
+
+    problem = output_dir_problem(path, option)
+    if problem:
+        raise EvaluationError(problem)
 
 
 def load_model(path):

@@ -1,5 +1,7 @@
 """Shared command-line plumbing: an argparse parser whose errors are one line and exit code 2."""
 import argparse
+import os
+from pathlib import Path
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -11,3 +13,19 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"error: {message} (see --help)\n")
+
+
+def output_dir_problem(path, option):
+    """A one-line reason why `path` cannot become a writable directory, or None if it can.
+
+    Walks up to the first existing ancestor: it must be a directory we may write into. Used by
+    the command lines to fail before any work, so nothing is computed only to be lost.
+    """
+    probe = Path(path)
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{option} {str(path)!r}: {str(probe)!r} exists and is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{option} {str(path)!r}: directory {str(probe)!r} is not writable"
+    return None

@@ -527,21 +527,10 @@ def _read_cache(path: Path, expected: dict) -> dict | None:
 
 def _write_cache(path: Path, arrays: dict) -> None:
     """Write ``arrays`` to ``path`` as an uncompressed .npz, atomically (temp file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: np.ascontiguousarray(arrays[k]) for k in arrays})
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache holds public data
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from network.io import atomic_write
+
+    atomic_write(path, lambda f: np.savez(f, **{k: np.ascontiguousarray(arrays[k]) for k in arrays}),
+                 suffix=".tmp")
 
 
 # --------------------------------------------------------------------------- load_mnist
