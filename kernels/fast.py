@@ -46,6 +46,7 @@ from kernels.dropout import hash_uniform
 TILE_ROWS, TILE_COLS = 4, 16   # register tile of the A @ B and A.T @ B kernels
 PANEL = 16                     # columns (A @ B) or rows (A.T @ B, A @ B.T) per parallel task
 SHORT_SUM = 128                # A @ B.T with fewer terms per sum goes through the tile kernel
+STATE_FLUSH = 1e-30            # optimizer state below this is stored as 0 (see optimizer_step)
 PARALLEL_MIN_FLOP = 1 << 21    # 2 MFLOP (~60 us on one core): smaller products stay on one thread,
                                # which beats two once the data moving between cores is counted
 
@@ -454,21 +455,22 @@ def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
 @njit(**_FLAGS)
 def _step_1d(p, g_, s1, s2, opt, lr_, l2_, mu_, b1, b2, ob1, ob2, eps_, c1, c2):
     """The update of optimizer_step on flat arrays, coefficients already in p's dtype."""
+    zero, tiny = p.dtype.type(0.0), p.dtype.type(STATE_FLUSH)
     if opt == OPT_SGD:
         for i in range(p.shape[0]):
             p[i] -= lr_ * (g_[i] + l2_ * p[i])
     elif opt == OPT_MOMENTUM:
         for i in range(p.shape[0]):
             v = mu_ * s1[i] - lr_ * (g_[i] + l2_ * p[i])
-            s1[i] = v
+            s1[i] = v if abs(v) >= tiny else zero
             p[i] += v
     else:
         for i in range(p.shape[0]):
             g = g_[i] + l2_ * p[i]
             m = b1 * s1[i] + ob1 * g
             v = b2 * s2[i] + ob2 * g * g
-            s1[i] = m
-            s2[i] = v
+            s1[i] = m if abs(m) >= tiny else zero
+            s2[i] = v if v >= tiny else zero
             p[i] -= lr_ * (m * c1) / (math.sqrt(v * c2) + eps_)
 
 
@@ -483,7 +485,10 @@ def optimizer_step(P, G, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
                       P -= lr (S1 / (1-b1^t)) / (sqrt(S2 / (1-b2^t)) + eps)   (adam_update)
     The arithmetic is in P's dtype (float32 sqrt and division cost a fraction of float64 ones,
     and the state is stored in float32 anyway), over the arrays flattened (one contiguous loop
-    per optimizer, so each vectorises).
+    per optimizer, so each vectorises). State entries smaller than STATE_FLUSH in magnitude are
+    stored as 0: a weight whose gradient stays 0 (a dead unit, an always-blank pixel) would
+    otherwise have its velocity or moments decay by 0.9 a step through float32's subnormal range,
+    where arithmetic is several times slower; what they would still add to a step is < 1e-24.
     """
     f = P.dtype.type
     c1 = f(1.0 / (1.0 - beta1 ** t))
