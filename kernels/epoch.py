@@ -23,12 +23,15 @@ All layers' parameters travel in flat arrays, layer after layer, and are viewed 
 on-disk cache entry) serves any depth, and no container types need compiling at start-up.
 """
 import contextlib
+import hashlib
+import os
 import time
 
 import numba
 import numpy as np
 from numba import njit
 
+from kernels import fast
 from kernels.fast import (ACT_NONE, ACT_RELU, bias_grad_step, gather_rows, linear_act_forward,
                           linear_input_grad, softmax_xent_grad, weight_grad_step)
 
@@ -152,6 +155,38 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
             bias_grad_step(dZ, db[uo:u1], b[uo:u1], sb1[uo:u1], sb2[uo:u1], opt, lr, mu, beta1,
                            beta2, eps, step)
     return total, step, dropout_calls, loss
+
+
+def _flush_stale_caches():
+    """Numba keys a function's on-disk cache on its own source file only, yet a cached function
+    carries the compiled code of every function it calls: train_epoch_compiled has the kernels of
+    fast.py compiled in, and those have dropout.py's hash. So when any of these three files
+    changes, the caches of epoch.py and fast.py are flushed (recompiled on first use); a digest
+    of the three files is kept beside the cache. (Errors, e.g. a read-only cache, are ignored.)"""
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for name in ("epoch.py", "fast.py", "dropout.py"):
+        with open(os.path.join(here, name), "rb") as f:
+            digest.update(f.read())
+    digest = digest.hexdigest()
+    try:
+        stamp = os.path.join(train_epoch_compiled._cache.cache_path, "kernels-epoch.sha256")
+        with contextlib.suppress(OSError), open(stamp) as f:
+            if f.read() == digest:
+                return
+        for namespace in (vars(fast), globals()):
+            for obj in list(namespace.values()):
+                if hasattr(obj, "_cache") and hasattr(obj, "py_func"):   # a cached dispatcher
+                    obj._cache.flush()
+        tmp = f"{stamp}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(digest)
+        os.replace(tmp, stamp)
+    except (AttributeError, OSError):
+        pass
+
+
+_flush_stale_caches()
 
 
 class ThreadGuard:
