@@ -270,11 +270,15 @@ class NeuralNetwork:
         learning_rate is a number, or an array with one rate per mini-batch (a schedule).
         augment_shift > 0 translates each image by a random whole number of pixels in
         [-augment_shift, augment_shift] along each axis (28x28 inputs only).
-        fast=True runs the whole epoch in one compiled function (kernels/epoch.py: blocked,
-        multi-threaded products with fused epilogues); fast=False runs the readable per-batch
-        Python loop over the plain kernels (`train_epoch_reference`). Both draw the same shuffle,
-        shifts and dropout masks and apply the same updates, so on the same seed they give the same
-        weights up to float32 rounding (the fast products sum in another order).
+        fast=True runs the epoch in a compiled function (kernels/epoch.py: register-tiled,
+        multi-threaded products with fused epilogues), 32 mini-batches per call so that the thread
+        count can drop to one while other processes slow the threaded step down (ThreadGuard),
+        and an interrupt lands between calls with weights, optimizer state and counters in step.
+        fast=False runs the readable per-batch Python loop over the plain kernels
+        (`train_epoch_reference`). Both draw the same shuffle, shifts and dropout masks and apply
+        the same updates, so on the same seed they give the same weights up to float32 rounding
+        (the fast products sum in another order); the fast path gives the same bits for any
+        number of threads.
         """
         X = self._check_X(X)
         y = self._check_y(y, X.shape[0])
