@@ -13,10 +13,8 @@ missing/corrupt model, unavailable data or an unwritable output directory gives 
 """
 from __future__ import annotations
 
-import argparse
 import io
 import json
-import os
 import re
 import sys
 import time
@@ -35,14 +33,7 @@ class AnalysisError(Exception):
     """A user-facing problem; its message is printed as one line."""
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+from network.cli import positive_int as _positive_int  # noqa: E402
 
 
 def build_parser():
@@ -81,19 +72,13 @@ def _check_output_dir(path, option):
 
 
 def load_model(path):
+    from network.cli import load_mnist_model
     from network.io import ModelFileError
-    from network.model import NeuralNetwork
 
     try:
-        model = NeuralNetwork.load(path)
+        return load_mnist_model(path, need_hidden=True)
     except ModelFileError as e:
         raise AnalysisError(str(e)) from None
-    if model.layer_sizes[0] != N_PIXELS or model.layer_sizes[-1] != N_CLASSES:
-        raise AnalysisError(f"model file {str(path)!r} has layer sizes {model.layer_sizes}; an MNIST "
-                            f"model needs {N_PIXELS} inputs and {N_CLASSES} outputs")
-    if len(model.layer_sizes) < 3:
-        raise AnalysisError(f"model file {str(path)!r} has no hidden layer to analyse")
-    return model
 
 
 def load_test_set(args, dtype):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -32,14 +31,7 @@ class EvaluationError(Exception):
     """A user-facing problem (bad input, unusable model, unwritable output); one-line message."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+from network.cli import positive_int as _positive_int  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,20 +80,13 @@ def _check_output_dir(path, option):
 
 
 def load_model(path):
+    from network.cli import load_mnist_model
     from network.io import ModelFileError
-    from network.model import NeuralNetwork
 
     try:
-        model = NeuralNetwork.load(path)
+        return load_mnist_model(path)
     except ModelFileError as e:
         raise EvaluationError(str(e)) from None
-    sizes = list(model.layer_sizes)
-    if sizes[0] != N_PIXELS or sizes[-1] != N_CLASSES:
-        raise EvaluationError(
-            f"model file {str(path)!r} has layer sizes {sizes}; an MNIST model needs "
-            f"{N_PIXELS} inputs and {N_CLASSES} outputs"
-        )
-    return model
 
 
 def load_test_set(data_dir, cache_dir, subset, dtype, progress):

@@ -12,7 +12,6 @@ evaluate.py for that.
 """
 import json
 import math
-import os
 import sys
 import time
 

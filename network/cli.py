@@ -29,3 +29,30 @@ def output_dir_problem(path, option):
     if not os.access(probe, os.W_OK | os.X_OK):
         return f"{option} {str(path)!r}: directory {str(probe)!r} is not writable"
     return None
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def load_mnist_model(path, need_hidden=False):
+    """NeuralNetwork.load(path), checked to map 784 pixels to 10 digits (and to have a hidden
+    layer if need_hidden). Raises network.io.ModelFileError with one line otherwise."""
+    from network.io import ModelFileError
+    from network.model import NeuralNetwork
+
+    model = NeuralNetwork.load(path)
+    sizes = list(model.layer_sizes)
+    if sizes[0] != 784 or sizes[-1] != 10:
+        raise ModelFileError(f"model file {str(path)!r} has layer sizes {sizes}; an MNIST model needs "
+                             f"784 inputs and 10 outputs")
+    if need_hidden and len(sizes) < 3:
+        raise ModelFileError(f"model file {str(path)!r} has no hidden layer to analyse")
+    return model
