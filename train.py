@@ -12,6 +12,7 @@ evaluate.py for that.
 """
 import json
 import math
+import os
 import sys
 import time
 
@@ -86,6 +87,14 @@ def check_args(a):
         raise InputError(f"--seed must be a non-negative integer; got {a.seed}")
     if a.subset is not None and a.subset <= 0:
         raise InputError(f"--subset must be a positive integer; got {a.subset}")
+    from network.cli import output_dir_problem
+    for flag in ("out", "history", "summary", "plot", "checkpoint"):
+        path = getattr(a, flag)
+        if os.path.isdir(path):
+            raise InputError(f"--{flag} {path!r} is a directory; give a file path")
+        problem = output_dir_problem(os.path.dirname(os.path.abspath(path)), f"--{flag}")
+        if problem:
+            raise InputError(problem)
     return sizes
 
 

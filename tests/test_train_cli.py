@@ -42,12 +42,16 @@ BAD = [
     (["--schedule", "step"], "--schedule"),
     (["--batch-size", "ten"], "--batch-size"),
     (["--lr", "fast"], "--lr"),
+    (["--out", "/dev/null/m.npz"], "--out"),
+    (["--history", "/proc/version/h.csv"], "--history"),
+    (["--plot", "/"], "--plot"),
+    (["--checkpoint", "/dev/null/c.npz"], "--checkpoint"),
 ]
 
 
 @pytest.mark.parametrize("args,flag", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_input_one_line_nonzero_no_traceback(args, flag, tmp_path):
-    r = run(*args, "--out", str(tmp_path / "m.npz"))
+    r = run("--out", str(tmp_path / "m.npz"), *args)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and flag in lines[0], r.stderr
