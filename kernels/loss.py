@@ -12,46 +12,42 @@ from numba import njit
 
 
 @njit(cache=True)
+def _softmax_row(z, i, p):
+    """p[i] = softmax(z[i]), shifted by the row max m; returns log sum_c exp(z[i, c]) = m + log s."""
+    C = z.shape[1]
+    m = z[i, 0]
+    for c in range(1, C):
+        if z[i, c] > m:
+            m = z[i, c]
+    s = 0.0
+    for c in range(C):
+        e = math.exp(z[i, c] - m)
+        p[i, c] = e
+        s += e
+    inv = 1.0 / s
+    for c in range(C):
+        p[i, c] *= inv
+    return np.float64(m) + math.log(s)
+
+
+@njit(cache=True)
 def softmax_forward(z, p):
     """p = softmax(z) row by row, shifted by the row max so exp never overflows.  z, p (N,C)."""
-    N, C = z.shape
-    for i in range(N):
-        m = z[i, 0]
-        for c in range(1, C):
-            if z[i, c] > m:
-                m = z[i, c]
-        s = 0.0
-        for c in range(C):
-            e = math.exp(z[i, c] - m)
-            p[i, c] = e
-            s += e
-        inv = 1.0 / s
-        for c in range(C):
-            p[i, c] *= inv
+    for i in range(z.shape[0]):
+        _softmax_row(z, i, p)
 
 
 @njit(cache=True)
 def softmax_cross_entropy_forward(z, y, p):
     """Fused softmax + mean cross-entropy.  z, p (N,C), y (N,) ints in [0, C).
 
-    Writes p = softmax(z) and returns the mean loss (accumulated in float64).
+    Writes p = softmax(z) and returns the mean loss (accumulated in float64):
+    loss_i = log sum_c exp(z[i, c]) - z[i, y_i].
     """
-    N, C = z.shape
+    N = z.shape[0]
     total = 0.0
     for i in range(N):
-        m = z[i, 0]
-        for c in range(1, C):
-            if z[i, c] > m:
-                m = z[i, c]
-        s = 0.0
-        for c in range(C):
-            e = math.exp(z[i, c] - m)
-            p[i, c] = e
-            s += e
-        inv = 1.0 / s
-        for c in range(C):
-            p[i, c] *= inv
-        total += np.float64(m) + math.log(s) - np.float64(z[i, y[i]])
+        total += _softmax_row(z, i, p) - np.float64(z[i, y[i]])
     return total / N
 
 
