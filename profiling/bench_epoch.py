@@ -378,7 +378,7 @@ def main(argv=None):
     if (batch_rows or width_rows) and not a.no_plot:
         written.append(os.path.join(a.plots_dir, "scaling.png"))
         plot_scaling(batch_rows, width_rows, written[-1])
-    record_machine(a.out_dir, "bench_epoch_scaling" if a.scaling_only else "bench_epoch", a)
+    record_machine(a.out_dir, "bench_epoch", a)
     for p in written:
         print(f"wrote {p}")
     return 0
