@@ -1,37 +1,45 @@
 """Hand-written Numba kernels: every piece of the network's math, as explicit loops.
 
 Each kernel is an `@njit(cache=True)` function that writes into arrays the caller allocates, in
-forward/backward pairs. `python -m kernels` lists them; `python -m kernels show NAME` inspects one.
+forward/backward pairs, with the scalar math (an activation and its derivative, an optimizer's
+per-element step, the dropout keep test, the softmax row) written once as inline functions that
+the plain and the fused kernels share. By concern:
+
+    matmul.py       plain matrix products, bias, the linear layer (the readable reference)
+    activations.py  relu / tanh / sigmoid and their gradients
+    loss.py         softmax, cross-entropy, the fused loss gradient, argmax
+    optim.py        sgd / momentum / adam updates and the fused kernels' optimizer_step
+    dropout.py      counter-based dropout masks
+    augment.py      image shifts and the batch gather that applies them
+    tiles.py        register-tiled, multi-threaded matrix products
+    layers.py       fused layer kernels (product + the plain kernels' element-wise epilogue)
+    epoch.py        one training epoch as a single compiled function
+    pairs.py        which optimised kernel must equal which plain ones
+    runtime.py      what importing the package does (thread pool, OpenMP wait policy)
+
+`python -m kernels` lists them; `python -m kernels show NAME` inspects one. Importing the package
+defines functions and constants only (plus runtime.py's two settings); nothing is compiled, read
+or hashed until a kernel is called.
 """
-import os
-
-# The parallel kernels run on Numba's OpenMP thread pool. By default its idle threads spin; on a
-# shared 2-core machine a spinning thread steals the core its partner needs, and an epoch measured
-# here went from 0.85 s to 6-25 s. Passive waiting (threads sleep between parallel regions) kept it
-# at 0.85 s. It must be set before the OpenMP runtime loads; an explicit setting is respected.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from kernels.activations import (relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,  # noqa: E402
+from kernels import runtime  # noqa: F401  (first: before any parallel kernel can load)
+from kernels.activations import (ACT_CODES, ACT_NONE, ACT_RELU, ACT_SIGMOID, ACT_TANH,
+                                 BACKWARD_FROM_OUTPUT, activation_backward, activation_forward,
+                                 relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
                                  tanh_backward, tanh_forward)
-from kernels.augment import argmax_rows, shift_images  # noqa: E402
-from kernels.dropout import dropout_backward, dropout_forward, hash_uniform  # noqa: E402
-from kernels.loss import (softmax_cross_entropy_backward, softmax_cross_entropy_forward,  # noqa: E402
-                          softmax_forward)
-from kernels.matmul import (bias_backward, bias_forward, linear_backward, linear_forward,  # noqa: E402
-                            matmul_nn, matmul_nt, matmul_tn)
-from kernels.optim import adam_update, momentum_update, sgd_update  # noqa: E402
+from kernels.augment import gather_rows, shift_images
+from kernels.dropout import dropout_backward, dropout_forward, hash_uniform
+from kernels.epoch import layout, train_epoch_compiled
+from kernels.layers import bias_grad_step, linear_act_forward, linear_input_grad, weight_grad_step
+from kernels.loss import (argmax_rows, softmax_cross_entropy_backward, softmax_cross_entropy_forward,
+                          softmax_forward, softmax_xent_grad)
+from kernels.matmul import (bias_backward, bias_forward, linear_backward, linear_forward, matmul_nn,
+                            matmul_nt, matmul_tn)
+from kernels.optim import (OPT_ADAM, OPT_CODES, OPT_MOMENTUM, OPT_SGD, adam_update, momentum_update,
+                           optimizer_step, sgd_update)
+from kernels.tiles import matmul_nn_fast, matmul_nt_fast, matmul_tn_fast, nn_block, nt_block, tn_block, transpose
 
 ACTIVATIONS = {
     "relu": (relu_forward, relu_backward),
     "tanh": (tanh_forward, tanh_backward),
     "sigmoid": (sigmoid_forward, sigmoid_backward),
 }
-# relu's derivative is read off its input z; tanh's and sigmoid's off their output a.
-BACKWARD_FROM_OUTPUT = {"relu": False, "tanh": True, "sigmoid": True}
-
-# Optimised kernels (register-tiled, multi-threaded, fused epilogues) and the compiled epoch;
-# tests/test_fast.py holds each equal to the plain kernels above.
-from kernels.fast import (bias_grad_step, gather_rows, linear_act_forward, linear_input_grad,  # noqa: E402
-                          matmul_nn_fast, matmul_nt_fast, matmul_tn_fast, nn_block, nt_block,
-                          optimizer_step, softmax_xent_grad, tn_block, weight_grad_step)
-from kernels.epoch import train_epoch_compiled  # noqa: E402

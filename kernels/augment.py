@@ -1,5 +1,12 @@
-"""Data augmentation and small inference helpers."""
-from numba import njit
+"""Data augmentation, and the batch gather that applies it on the way into the compiled epoch.
+
+shift_images is the readable kernel; gather_rows fetches a mini-batch's rows from anywhere in the
+training set and shifts them in the same pass (no extra pass over the batch).
+"""
+import numpy as np
+from numba import njit, prange
+
+from kernels.runtime import FAST
 
 
 @njit(cache=True)
@@ -23,13 +30,51 @@ def shift_images(x, dr, dc, out):
                     out[n, r * 28 + c] = 0.0
 
 
-@njit(cache=True)
-def argmax_rows(p, out):
-    """out[i] = argmax_c p[i, c] (first maximum on ties).  p (N,C), out (N,) ints."""
-    N, C = p.shape
-    for i in range(N):
-        best = 0
-        for c in range(1, C):
-            if p[i, c] > p[i, best]:
-                best = c
-        out[i] = best
+@njit(**FAST)
+def _gather_row(X, s, shift_r, shift_c, use_shift, out, r):
+    """out[r] = X[s], translated by (shift_r[s], shift_c[s]) pixels if use_shift (28x28 images):
+    out[r, a, c] = X[s, a - dr, c - dc] inside the image, else 0 (as shift_images), one image
+    row at a time: zeros left of column dc, a copied run, zeros right of it."""
+    if not use_shift:
+        for k in range(out.shape[1]):
+            out[r, k] = X[s, k]
+        return
+    dr, dc = shift_r[s], shift_c[s]
+    c0, c1 = max(0, dc), min(28, 28 + dc)          # output columns with a source pixel
+    xs, o_r = X[s], out[r]
+    for a in range(28):
+        # unsigned offsets: numba then skips its negative-index check and LLVM vectorises
+        o = np.uint64(a * 28)
+        if 0 <= a - dr < 28:
+            src = np.uint64((a - dr) * 28 + c0 - dc)
+            for c in range(c0):
+                o_r[o + np.uint64(c)] = 0.0
+            for c in range(c1 - c0):
+                o_r[o + np.uint64(c0 + c)] = xs[src + np.uint64(c)]
+            for c in range(c1, 28):
+                o_r[o + np.uint64(c)] = 0.0
+        else:
+            for c in range(28):
+                o_r[o + np.uint64(c)] = 0.0
+
+
+@njit(parallel=True, **FAST)
+def _gather_parallel(X, idx, shift_r, shift_c, use_shift, out):
+    for r in prange(out.shape[0]):
+        _gather_row(X, idx[r], shift_r, shift_c, use_shift, out, r)
+
+
+@njit(**FAST)
+def gather_rows(X, idx, shift_r, shift_c, use_shift, out):
+    """out[r] = X[idx[r]], translated by (shift_r[idx[r]], shift_c[idx[r]]) pixels if use_shift.
+
+    X (n,K) (28x28 images flattened when shifting), idx (N,) row numbers, out (N,K). Equals
+    `X[idx]`, then `shift_images(X[idx], shift_r[idx], shift_c[idx], out)`. The rows come from
+    anywhere in a large X (memory latency bound), so two threads fetch them when there are many.
+    """
+    N, K = out.shape
+    if N * K >= 1 << 14:
+        _gather_parallel(X, idx, shift_r, shift_c, use_shift, out)
+    else:
+        for r in range(N):
+            _gather_row(X, idx[r], shift_r, shift_c, use_shift, out, r)

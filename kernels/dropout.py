@@ -14,7 +14,7 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def hash_uniform(seed, i):
     """u in [0, 1) from (seed, i) by the splitmix64 finaliser (24 random bits)."""
     x = np.uint64(seed) + (np.uint64(i) + np.uint64(1)) * _GOLDEN
@@ -24,22 +24,35 @@ def hash_uniform(seed, i):
     return np.float64(x >> np.uint64(40)) * (1.0 / 16777216.0)
 
 
+@njit(inline="always")
+def dropout_span(x, p, seed, mask, out, i, j0, j1):
+    """Row i, columns [j0, j1) of dropout_forward: the keep test of element (i, j) of an (N,M)
+    array is u(seed, i*M + j) >= p, wherever the span lies (the fused forward layer applies it to
+    one panel of columns at a time)."""
+    M = x.shape[1]
+    scale = 1.0 / (1.0 - p)
+    for j in range(j0, j1):
+        keep = hash_uniform(seed, i * M + j) >= p
+        mask[i, j] = scale if keep else 0.0
+        out[i, j] = x[i, j] * mask[i, j]
+
+
 @njit(cache=True)
 def dropout_forward(x, p, seed, mask, out):
     """out = x * mask with a fresh mask drawn from (seed, index).  x, mask, out (N,M); 0 <= p < 1."""
-    N, M = x.shape
-    scale = 1.0 / (1.0 - p)
-    for i in range(N):
-        for j in range(M):
-            keep = hash_uniform(seed, i * M + j) >= p
-            mask[i, j] = scale if keep else 0.0
-            out[i, j] = x[i, j] * mask[i, j]
+    for i in range(x.shape[0]):
+        dropout_span(x, p, seed, mask, out, i, 0, x.shape[1])
+
+
+@njit(inline="always")
+def dropout_backward_span(dout, mask, dx, i, j0, j1):
+    """Row i, columns [j0, j1) of dropout_backward."""
+    for j in range(j0, j1):
+        dx[i, j] = dout[i, j] * mask[i, j]
 
 
 @njit(cache=True)
 def dropout_backward(dout, mask, dx):
     """dx = dout * mask (the mask saved by dropout_forward).  All (N,M); dx may alias dout."""
-    N, M = dout.shape
-    for i in range(N):
-        for j in range(M):
-            dx[i, j] = dout[i, j] * mask[i, j]
+    for i in range(dout.shape[0]):
+        dropout_backward_span(dout, mask, dx, i, 0, dout.shape[1])

@@ -12,28 +12,37 @@ and from the top layer down:
     db_l = sum_n dZ_l[n],  b_l <- step(b_l, db_l)                          bias_grad_step
 
 The same sequence of operations as `NeuralNetwork.train_epoch_reference` (the same shuffled
-order, shifts, dropout seeds, Adam step counter and formulas), on the kernels of kernels/fast.py.
-Weights, their gradients and optimizer state are held transposed, WT = W.T (one row per unit):
-then the forward product is a dot product of rows, the other two products are tile kernels
-reading rows of WT or H, no product needs a transposed copy, and a thread that owns units
-j0..j1 of a layer touches the same rows of WT in the forward pass and in the update.
+order, shifts, dropout seeds, Adam step counter and formulas), on the fused kernels.
 
-All layers' parameters travel in flat arrays, layer after layer, and are viewed per layer as
-(rows, cols) matrices; `layout(sizes)` gives the offsets. So one compiled function (and one
-on-disk cache entry) serves any depth, and no container types need compiling at start-up.
+The parameters are the network's own flat arrays (`Params`), laid out by `layout(sizes)`: layer
+after layer, each layer's weights transposed, WT = W.T (n_out, n_in), one row per unit (see
+kernels/layers.py for why). So one compiled function (and one on-disk cache entry) serves any
+depth, and nothing is packed or copied per epoch.
 """
-import contextlib
-import hashlib
-import os
-import time
+from collections import namedtuple
 
-import numba
 import numpy as np
 from numba import njit
 
-from kernels import fast
-from kernels.fast import (ACT_NONE, ACT_RELU, bias_grad_step, gather_rows, linear_act_forward,
-                          linear_input_grad, softmax_xent_grad, weight_grad_step)
+from kernels.activations import ACT_NONE, backward_reads_output
+from kernels.augment import gather_rows
+from kernels.layers import bias_grad_step, linear_act_forward, linear_input_grad, weight_grad_step
+from kernels.loss import softmax_xent_grad
+
+# The epoch's arguments, grouped (Numba compiles and caches named tuples like any tuple):
+Data = namedtuple("Data", "X y perm lrs batch_size")
+"""X (n, n_0) inputs, y (n,) int labels, perm (n,) the shuffled order, lrs (n_batches,) each
+batch's learning rate, batch_size."""
+Augment = namedtuple("Augment", "use_shift shift_r shift_c")
+"""use_shift: translate images (28x28) by shift_r / shift_c (n,) whole pixels per sample."""
+Net = namedtuple("Net", "sizes act p_drop seed_hi")
+"""sizes (L+1,) int64 layer sizes; act the hidden layers' ACT_* code; p_drop dropout probability;
+seed_hi uint64 (model seed & 0xFFFFFFFF) << 32, the high half of every dropout seed."""
+Params = namedtuple("Params", "w b dw db s1w s2w s1b s2b")
+"""Flat arrays by `layout`: weights (transposed per layer), biases, their gradients, and optimizer
+state (s1: momentum velocity or Adam's first moment; s2: Adam's second moment)."""
+Optim = namedtuple("Optim", "code l2 mu beta1 beta2 eps")
+"""OPT_* code and hyper-parameters (l2 applies to the weights only)."""
 
 
 @njit(cache=True)
@@ -53,42 +62,32 @@ def layout(sizes):
     return w_off, u_off
 
 
-@njit(cache=True)
+@njit(inline="always")
 def _mat(flat, start, rows, cols):
     return flat[start:start + rows * cols].reshape((rows, cols))
 
 
 @njit(cache=True)
-def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_size, sizes,
-                         wT, b, dwT, db, s1, s2, sb1, sb2,
-                         opt, l2, mu, beta1, beta2, eps, step,
-                         act, p_drop, seed_hi, dropout_calls, b0, b1):
-    """Run mini-batches b0..b1-1 of an epoch (all of it: 0, n_batches), updating the flat
-    parameter arrays in place.
-
-    X (n, n_0) inputs, y (n,) int labels, perm (n,) the shuffled order, shift_r / shift_c (n,)
-    per-sample shifts (read if use_shift), lrs (n_batches,) each batch's learning rate, sizes
-    (L+1,) int64 layer sizes. Flat arrays laid out by `layout(sizes)`: wT the weights, each layer
-    transposed (n_{l+1}, n_l); dwT their gradients and s1 / s2 their optimizer state, likewise;
-    b the biases, db their gradients, sb1 / sb2 their optimizer state (s1, sb1: momentum velocity
-    or Adam's first moment; s2, sb2: Adam's second moment; ignored by plain SGD).
-    opt: OPT_* code; step: optimizer steps taken so far (Adam's t); act: ACT_* code of the hidden
-    layers; p_drop: dropout probability; seed_hi: uint64 (model seed & 0xFFFFFFFF) << 32;
-    dropout_calls: the model's dropout counter. The gradients of the last batch are left in dwT,
-    db.
+def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1):
+    """Run mini-batches b0..b1-1 of an epoch (all of it: 0, n_batches), updating the parameter
+    arrays P in place (Data, Augment, Net, Params, Optim: the named tuples above). step: optimizer
+    steps taken so far (Adam's t); dropout_calls: the model's dropout counter.
 
     Returns (sum over the batches run of loss * batch rows, step, dropout_calls, loss of the last
-    batch). Running an epoch in several calls over consecutive batch ranges gives the same result
-    as one call.
+    batch); the gradients of the last batch are left in P.dw, P.db. Running an epoch in several
+    calls over consecutive batch ranges gives the same result as one call.
     """
+    X, y, perm, bsz = data.X, data.y, data.perm, data.batch_size
+    sizes, act, p_drop = net.sizes, net.act, net.p_drop
     n, K0 = X.shape
     L = sizes.shape[0] - 1
     w_off, u_off = layout(sizes)
-    bs = min(batch_size, n)
+    bs = min(bsz, n)
     use_mask = p_drop > 0
+    reads_a = backward_reads_output(act)
     act_none = np.int64(ACT_NONE)   # a plain int64, not a literal: one compiled signature
 
-    # per-batch buffers, allocated once per epoch: rows of width n_{l+1}, layer after layer
+    # per-batch buffers, allocated once per call: rows of width n_{l+1}, layer after layer
     bufX = np.empty(bs * K0, X.dtype)
     bufZ = np.empty(bs * u_off[L], X.dtype)     # pre-activations, every layer
     bufA = np.empty(bs * u_off[L], X.dtype)     # activations (hidden layers)
@@ -100,11 +99,11 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
     total = 0.0
     loss = 0.0
     for bi in range(b0, b1):
-        start = bi * batch_size
-        nb = min(n, start + batch_size) - start
+        start = bi * bsz
+        nb = min(n, start + bsz) - start
         idx = perm[start:start + nb]
         Xb = _mat(bufX, 0, nb, K0)
-        gather_rows(X, idx, shift_r, shift_c, use_shift, Xb)
+        gather_rows(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
         yb = yb_all[:nb]
         for r in range(nb):
             yb[r] = y[idx[r]]
@@ -113,8 +112,8 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
         H = Xb
         for l in range(L):
             M, K = sizes[l + 1], sizes[l]
-            WT = _mat(wT, w_off[l], M, K)
-            bl = b[u_off[l]:u_off[l + 1]]
+            WT = _mat(P.w, w_off[l], M, K)
+            bl = P.b[u_off[l]:u_off[l + 1]]
             o = nb * u_off[l]
             Z = _mat(bufZ, o, nb, M)
             if l == L - 1:
@@ -125,7 +124,7 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
             seed = np.uint64(0)
             if use_mask:
                 dropout_calls += 1
-                seed = np.uint64(seed_hi) | (np.uint64(dropout_calls) & np.uint64(0xFFFFFFFF))
+                seed = np.uint64(net.seed_hi) | (np.uint64(dropout_calls) & np.uint64(0xFFFFFFFF))
             linear_act_forward(H, WT, bl, act, Z, Aa, p_drop, seed, _mat(bufM, o, nb, M), D)
             H = D
 
@@ -136,113 +135,23 @@ def train_epoch_compiled(X, y, perm, shift_r, shift_c, use_shift, lrs, batch_siz
 
         # backward, each layer's update fused into its weight gradient
         step += 1
-        lr = lrs[bi]
+        lr = data.lrs[bi]
         for l in range(L - 1, -1, -1):
             M, K = sizes[l + 1], sizes[l]
-            WT = _mat(wT, w_off[l], M, K)
+            WT = _mat(P.w, w_off[l], M, K)
             dZ = _mat(bufdZ, nb * u_off[l], nb, M)
             if l > 0:
                 o = nb * u_off[l - 1]               # the layer below: its units are our inputs
-                saved = _mat(bufZ, o, nb, K) if act == ACT_RELU else _mat(bufA, o, nb, K)
+                saved = _mat(bufA, o, nb, K) if reads_a else _mat(bufZ, o, nb, K)
                 linear_input_grad(dZ, WT, saved, act, _mat(bufM, o, nb, K), use_mask,
                                   _mat(bufdZ, o, nb, K))
                 Hin = _mat(bufD, o, nb, K) if use_mask else _mat(bufA, o, nb, K)
             else:
                 Hin = Xb
             wo, uo, u1 = w_off[l], u_off[l], u_off[l + 1]
-            weight_grad_step(dZ, Hin, _mat(dwT, wo, M, K), WT, _mat(s1, wo, M, K),
-                             _mat(s2, wo, M, K), opt, lr, l2, mu, beta1, beta2, eps, step)
-            bias_grad_step(dZ, db[uo:u1], b[uo:u1], sb1[uo:u1], sb2[uo:u1], opt, lr, mu, beta1,
-                           beta2, eps, step)
+            weight_grad_step(dZ, Hin, _mat(P.dw, wo, M, K), WT, _mat(P.s1w, wo, M, K),
+                             _mat(P.s2w, wo, M, K), opt.code, lr, opt.l2, opt.mu, opt.beta1,
+                             opt.beta2, opt.eps, step)
+            bias_grad_step(dZ, P.db[uo:u1], P.b[uo:u1], P.s1b[uo:u1], P.s2b[uo:u1], opt.code, lr,
+                           opt.mu, opt.beta1, opt.beta2, opt.eps, step)
     return total, step, dropout_calls, loss
-
-
-def _flush_stale_caches():
-    """Numba keys a function's on-disk cache on its own source file only, yet a cached function
-    carries the compiled code of every function it calls: train_epoch_compiled has the kernels of
-    fast.py compiled in, and those have dropout.py's hash. So when any of these three files
-    changes, the caches of epoch.py and fast.py are flushed (recompiled on first use); a digest
-    of the three files is kept beside the cache. (Errors, e.g. a read-only cache, are ignored.)"""
-    here = os.path.dirname(os.path.abspath(__file__))
-    digest = hashlib.sha256()
-    for name in ("epoch.py", "fast.py", "dropout.py"):
-        with open(os.path.join(here, name), "rb") as f:
-            digest.update(f.read())
-    digest = digest.hexdigest()
-    try:
-        stamp = os.path.join(train_epoch_compiled._cache.cache_path, "kernels-epoch.sha256")
-        with contextlib.suppress(OSError), open(stamp) as f:
-            if f.read() == digest:
-                return
-        for namespace in (vars(fast), globals()):
-            for obj in list(namespace.values()):
-                if hasattr(obj, "_cache") and hasattr(obj, "py_func"):   # a cached dispatcher
-                    obj._cache.flush()
-        tmp = f"{stamp}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(digest)
-        os.replace(tmp, stamp)
-    except (AttributeError, OSError):
-        pass
-
-
-_flush_stale_caches()
-
-
-class ThreadGuard:
-    """Picks the number of threads for each chunk of CHUNK mini-batches of a compiled epoch.
-
-    With other busy processes on the machine, a multi-threaded step waits at every parallel region
-    for a thread that is not running and can be many times slower than one thread. So each chunk
-    is timed: when one on all threads takes over SLOW times the best time seen, the next chunk
-    is a probe on one thread. If the probe is faster, one thread is kept for `backoff` chunks
-    (doubling while all threads stay slow) before all threads are tried again; if not, the slower
-    time becomes the new normal. Results do not depend on the thread count (every sum is taken by
-    one thread in a fixed order), so only the speed changes. `best` (seconds per batch on all
-    threads) carries over from epoch to epoch.
-    """
-    CHUNK = 32
-    SLOW = 1.6
-
-    def __init__(self, best=None):
-        self._numba = numba
-        self.n_max = numba.get_num_threads()
-        self.best = best or float("inf")
-        self.current, self.probing, self.hold, self.backoff = self.n_max, False, 0, 2
-        self.last_full = None
-
-    def timed(self, n_batches):
-        """Context manager: set the thread count for a chunk of n_batches, then time it."""
-        @contextlib.contextmanager
-        def ctx():
-            self._numba.set_num_threads(self.current)
-            t = time.perf_counter()
-            yield
-            self._observe((time.perf_counter() - t) / n_batches)
-        return ctx()
-
-    def _observe(self, per_batch):
-        if self.n_max == 1:
-            return
-        if self.current == self.n_max:
-            self.best = min(self.best, per_batch)
-            self.last_full = per_batch
-            if per_batch > self.SLOW * self.best:
-                self.current, self.probing = 1, True
-            else:
-                self.backoff = 2
-        elif self.probing:
-            self.probing = False
-            if per_batch < self.last_full:                  # contention: stay on one thread
-                self.hold = self.backoff                    # for this many more chunks
-                self.backoff = min(2 * self.backoff, 64)
-            else:                                           # just a slower machine
-                self.current, self.best = self.n_max, self.last_full
-        else:
-            self.hold -= 1
-            if self.hold <= 0:                              # try all threads again
-                self.current = self.n_max
-
-    def close(self):
-        self._numba.set_num_threads(self.n_max)
-        return self.best

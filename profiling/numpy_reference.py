@@ -17,7 +17,8 @@ whole uint64 arrays, so even dropout training matches the kernel-backed network.
 import numpy as np
 
 from network.initializers import initialize
-from network.model import ACTIVATIONS, OPTIMIZERS, NeuralNetwork, _check_choice, _check_float
+from network.model import ACTIVATIONS, OPTIMIZERS, NeuralNetwork
+from network.validation import check_choice as _check_choice, check_float as _check_float
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)

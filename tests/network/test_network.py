@@ -52,7 +52,11 @@ def check_network_gradients(net, X, y):
     worst = (0.0, 0.0)
     for l in range(net.n_layers):
         for kind, params, analytic in (("W", net.weights, analytic_w), ("b", net.biases, analytic_b)):
-            numeric = numerical_gradient(loss, params[l], eps=1e-6)
+            # perturb the parameters where they live: a weight matrix is stored transposed,
+            # (n_out, n_in) C-contiguous, and weights[l] is its (n_in, n_out) view
+            stored = params[l].T if kind == "W" else params[l]
+            numeric = numerical_gradient(loss, stored, eps=1e-6)
+            numeric = numeric.T if kind == "W" else numeric
             assert_gradients_close(analytic[l], numeric, atol=1e-6, rtol=1e-5, name=f"d{kind}{l}")
             assert np.any(analytic[l] != 0), f"d{kind}{l} is identically zero: the check would be vacuous"
             worst = tuple(max(a, b) for a, b in zip(worst, gradient_errors(analytic[l], numeric)))

@@ -1,0 +1,306 @@
+"""Register-tiled, multi-threaded matrix products: the microkernels and the three layouts.
+
+Each computes what a plain kernel of kernels/matmul.py computes (its docstring names which;
+kernels/pairs.py is the table), to rounding: sums are taken in another order.
+
+Two microkernels do all the multiply-adds:
+
+* Tile (A @ B and A.T @ B): a 4 x 16 block of `out` is accumulated in a small stack array that
+  LLVM keeps in registers (8 AVX2 or 4 AVX-512 registers), over the summed index t:
+      acc[r, c] += a_r * B[t, j + c]      a_r = A[i + r, t]  (A @ B)   or  A[t, i + r]  (A.T @ B)
+  The 16 columns are contiguous in B, so each step is 2 vector loads, 4 broadcasts and 8 fused
+  multiply-adds: every loaded value of B is used 4 times and every a_r 16 times from registers.
+  No operand is transposed and there is no horizontal sum at the end, so short sums (the
+  batch of 64 in a weight gradient) run as fast as long ones.
+* Dot (A @ B.T): out[i, j] = sum_k A[i, k] * B[j, k] reads two contiguous rows; a 2 x 4 block of
+  outputs per sweep over k, vectorised by LLVM as 8 vector sums (fastmath lets it reorder each
+  sum) and reduced horizontally once per output: best for long sums (784 inputs).
+
+Ragged edges need no special code path: a last row tile re-reads the last row (only real rows
+are stored), a last column panel is shifted left to end at the last column (overlapping columns
+are recomputed bit-identically and not stored twice), and a B narrower than 16 columns is copied
+into a zero-padded panel.
+
+Threads (`prange`) split `out` into panels of 16 units; every output is summed by one thread in a
+fixed order, so results do not depend on the thread count. Products below PARALLEL_MIN_FLOP run
+on one thread.
+"""
+import numpy as np
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+from numba.np.numpy_support import carray
+
+from kernels.runtime import FAST
+
+TILE_ROWS, TILE_COLS = 4, 16   # register tile of the A @ B and A.T @ B kernels
+PANEL = 16                     # columns (A @ B) or rows (A.T @ B, A @ B.T) per parallel task
+SHORT_SUM = 128                # A @ B.T with fewer terms per sum goes through the tile kernel
+PARALLEL_MIN_FLOP = 1 << 21    # 2 MFLOP (~60 us on one core): smaller products stay on one thread,
+                               # which beats two once the data moving between cores is counted
+_FLAGS = FAST
+
+
+# ---------------------------------------------------------------------------- register tile
+@intrinsic
+def _stack_alloc(typingctx, n, dtype):
+    """Pointer to n (a compile-time constant) elements of dtype on the stack: an LLVM alloca in
+    the function's entry block."""
+    if not isinstance(n, types.IntegerLiteral):
+        return None
+    size, elem = n.literal_value, dtype.dtype
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_value_type(elem), size=size)
+
+    return types.CPointer(elem)(n, dtype), codegen
+
+
+@njit(inline="always")
+def _tile(dtype):
+    """The 4 x 16 accumulator tile, flat: acc[16 r + c]. Being a non-escaping stack array of
+    constant size, LLVM promotes it to registers once the loops over c are vectorised."""
+    return carray(_stack_alloc(64, dtype), (64,))
+
+
+@njit(**_FLAGS)
+def _store_tile(acc, out, i, i1, js, j0, j1):
+    """out[i + r, js + c] = acc[16 r + c] for rows < i1 and columns in [j0, j1)."""
+    if i + TILE_ROWS <= i1 and j0 == js and js + TILE_COLS <= j1:     # a whole tile
+        for r in range(TILE_ROWS):
+            o = out[i + r, js:js + TILE_COLS]
+            for c in range(TILE_COLS):
+                o[c] = acc[TILE_COLS * r + c]
+        return
+    for r in range(TILE_ROWS):
+        if i + r < i1:
+            for c in range(TILE_COLS):
+                if j0 <= js + c < j1:
+                    out[i + r, js + c] = acc[TILE_COLS * r + c]
+
+
+@njit(**_FLAGS)
+def nn_block(A, B, out, i0, i1, j0, j1):
+    """out[i0:i1, j0:j1] = A[i0:i1] @ B[:, j0:j1].  A (N,K), B (K,M) with M >= 16, out (N,M').
+
+    Equals the same block of `matmul_nn(A, B, out)`. For every 16-column panel of B and every
+    4 rows of A: acc[r, c] += A[i + r, t] * B[t, js + c] over t = 0..K-1.
+    """
+    K = A.shape[1]
+    M = B.shape[1]
+    acc = _tile(A.dtype)
+    for jp in range(j0, j1, TILE_COLS):
+        js = min(jp, M - TILE_COLS)            # a last partial panel is shifted left
+        jend = min(jp + TILE_COLS, j1)
+        for i in range(i0, i1, TILE_ROWS):
+            r1, r2, r3 = min(i + 1, i1 - 1), min(i + 2, i1 - 1), min(i + 3, i1 - 1)
+            for c in range(TILE_ROWS * TILE_COLS):
+                acc[c] = 0.0
+            for t in range(K):
+                a0, a1, a2, a3 = A[i, t], A[r1, t], A[r2, t], A[r3, t]
+                Bt = B[t, js:js + TILE_COLS]
+                for c in range(TILE_COLS):
+                    b = Bt[c]
+                    acc[c] += a0 * b
+                    acc[16 + c] += a1 * b
+                    acc[32 + c] += a2 * b
+                    acc[48 + c] += a3 * b
+            _store_tile(acc, out, i, i1, js, jp, jend)
+
+
+@njit(**_FLAGS)
+def tn_block(A, B, out, i0, i1, j0, j1):
+    """out[i0:i1, j0:j1] = (A.T @ B)[i0:i1, j0:j1].  A (N,K), B (N,M) with M >= 16, out (K,M').
+
+    Equals the same block of `matmul_tn(A, B, out)`: acc[r, c] += A[t, i + r] * B[t, js + c]
+    over the shared index t = 0..N-1 (the batch, for a weight gradient).
+    """
+    N = A.shape[0]
+    M = B.shape[1]
+    acc = _tile(A.dtype)
+    for jp in range(j0, j1, TILE_COLS):
+        js = min(jp, M - TILE_COLS)
+        jend = min(jp + TILE_COLS, j1)
+        for i in range(i0, i1, TILE_ROWS):
+            r1, r2, r3 = min(i + 1, i1 - 1), min(i + 2, i1 - 1), min(i + 3, i1 - 1)
+            for c in range(TILE_ROWS * TILE_COLS):
+                acc[c] = 0.0
+            for t in range(N):
+                a0, a1, a2, a3 = A[t, i], A[t, r1], A[t, r2], A[t, r3]
+                Bt = B[t, js:js + TILE_COLS]
+                for c in range(TILE_COLS):
+                    b = Bt[c]
+                    acc[c] += a0 * b
+                    acc[16 + c] += a1 * b
+                    acc[32 + c] += a2 * b
+                    acc[48 + c] += a3 * b
+            _store_tile(acc, out, i, i1, js, jp, jend)
+
+
+@njit(**_FLAGS)
+def _wide(B):
+    """B itself if it has at least 16 columns, else a copy zero-padded to 16 columns."""
+    if B.shape[1] >= TILE_COLS:
+        return B
+    Bp = np.zeros((B.shape[0], TILE_COLS), B.dtype)
+    for i in range(B.shape[0]):
+        for j in range(B.shape[1]):
+            Bp[i, j] = B[i, j]
+    return Bp
+
+
+# ------------------------------------------------------------------------ dot microkernel
+@njit(**_FLAGS)
+def nt_block(A, B, out, j0, j1):
+    """out[:, j0:j1] = A @ B[j0:j1].T, in 2x4 register blocks.  A (N,K), B (M,K), out (N,M).
+
+    Equals `matmul_nt(A, B, out)` on columns j0..j1-1. For each 4 rows of B it sweeps the rows
+    of A two at a time; the 8 sums of a block are vector registers (the k loop is vectorised).
+    """
+    N, K = A.shape
+    zero = A.dtype.type(0.0)
+    j = j0
+    while j + 4 <= j1:
+        for i in range(0, N, 2):
+            i1 = min(i + 1, N - 1)             # odd N: the last row is paired with itself
+            s00 = s01 = s02 = s03 = zero
+            s10 = s11 = s12 = s13 = zero
+            for k in range(K):
+                a0 = A[i, k]
+                a1 = A[i1, k]
+                b0 = B[j, k]
+                b1 = B[j + 1, k]
+                b2 = B[j + 2, k]
+                b3 = B[j + 3, k]
+                s00 += a0 * b0
+                s01 += a0 * b1
+                s02 += a0 * b2
+                s03 += a0 * b3
+                s10 += a1 * b0
+                s11 += a1 * b1
+                s12 += a1 * b2
+                s13 += a1 * b3
+            out[i, j] = s00
+            out[i, j + 1] = s01
+            out[i, j + 2] = s02
+            out[i, j + 3] = s03
+            out[i1, j] = s10
+            out[i1, j + 1] = s11
+            out[i1, j + 2] = s12
+            out[i1, j + 3] = s13
+        j += 4
+    while j < j1:                              # the last 1-3 columns
+        for i in range(N):
+            s = zero
+            for k in range(K):
+                s += A[i, k] * B[j, k]
+            out[i, j] = s
+        j += 1
+
+
+# ---------------------------------------------------------------------- plain products
+@njit(**_FLAGS)
+def _check_product(N, K, K2, M, No, Mo):
+    """The shapes of an (N,K) x (K2,M) product written into (No,Mo) must agree: the kernels do
+    not check bounds, so a mismatch would read and write past the arrays."""
+    if K != K2 or No != N or Mo != M:
+        raise ValueError("matrix shapes do not match for this product")
+
+
+@njit(**_FLAGS)
+def _threads_for(N, K, M):
+    """Whether an (N,K) x (K,M) product is worth splitting over threads by panels of M."""
+    return 2 * N * K * M >= PARALLEL_MIN_FLOP and M > PANEL
+
+
+@njit(parallel=True, **_FLAGS)
+def _nn_parallel(A, B, out):
+    M = out.shape[1]
+    for p in prange((M + PANEL - 1) // PANEL):
+        nn_block(A, B, out, 0, A.shape[0], p * PANEL, min(M, (p + 1) * PANEL))
+
+
+@njit(**_FLAGS)
+def matmul_nn_fast(A, B, out):
+    """out = A @ B.  A (N,K), B (K,M), out (N,M).  Equals `matmul_nn`.
+
+    The 4x16 tile kernel; split over threads by 16-column panels of out when large enough.
+    """
+    _check_product(A.shape[0], A.shape[1], B.shape[0], B.shape[1], out.shape[0], out.shape[1])
+    N, K = A.shape
+    M = B.shape[1]
+    Bw = _wide(B)
+    if _threads_for(N, K, M):
+        _nn_parallel(A, Bw, out)
+    else:
+        nn_block(A, Bw, out, 0, N, 0, M)
+
+
+@njit(parallel=True, **_FLAGS)
+def _tn_parallel(A, B, out):
+    K = out.shape[0]
+    for p in prange((K + PANEL - 1) // PANEL):
+        tn_block(A, B, out, p * PANEL, min(K, (p + 1) * PANEL), 0, out.shape[1])
+
+
+@njit(**_FLAGS)
+def matmul_tn_fast(A, B, out):
+    """out = A.T @ B.  A (N,K), B (N,M), out (K,M).  Equals `matmul_tn`.
+
+    The 4x16 tile kernel; split over threads by 16-row panels of out when large enough.
+    """
+    _check_product(A.shape[1], A.shape[0], B.shape[0], B.shape[1], out.shape[0], out.shape[1])
+    N, K = A.shape
+    M = B.shape[1]
+    Bw = _wide(B)
+    if _threads_for(N, M, K):
+        _tn_parallel(A, Bw, out)
+    else:
+        tn_block(A, Bw, out, 0, K, 0, M)
+
+
+@njit(parallel=True, **_FLAGS)
+def _nt_parallel(A, B, out):
+    M = B.shape[0]
+    for p in prange((M + PANEL - 1) // PANEL):
+        nt_block(A, B, out, p * PANEL, min(M, (p + 1) * PANEL))
+
+
+@njit(**_FLAGS)
+def transpose(A, out):
+    """out = A.T (a copy).  A (N,M), out (M,N). Four rows of A at a time: four sequential read
+    streams, four adjacent elements written per row of out."""
+    N, M = A.shape
+    i = 0
+    while i + 4 <= N:
+        for j in range(M):
+            out[j, i] = A[i, j]
+            out[j, i + 1] = A[i + 1, j]
+            out[j, i + 2] = A[i + 2, j]
+            out[j, i + 3] = A[i + 3, j]
+        i += 4
+    for r in range(i, N):
+        for j in range(M):
+            out[j, r] = A[r, j]
+
+
+@njit(**_FLAGS)
+def matmul_nt_fast(A, B, out):
+    """out = A @ B.T.  A (N,K), B (M,K), out (N,M).  Equals `matmul_nt`.
+
+    The 2x4 dot-product kernel, split over threads by 16-column panels of out when large enough.
+    Sums shorter than SHORT_SUM terms lose too much to the final horizontal additions: then B.T
+    is packed once (K*M copies) and the tile kernel computes A @ (B.T).
+    """
+    _check_product(A.shape[0], A.shape[1], B.shape[1], B.shape[0], out.shape[0], out.shape[1])
+    N, K = A.shape
+    M = B.shape[0]
+    if K < SHORT_SUM:
+        BT = np.empty((K, M), B.dtype)
+        transpose(B, BT)
+        matmul_nn_fast(A, BT, out)
+    elif _threads_for(N, K, M):
+        _nt_parallel(A, B, out)
+    else:
+        nt_block(A, B, out, 0, M)
+
