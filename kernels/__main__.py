@@ -6,7 +6,7 @@
     python -m kernels show NAME --dtype float64 --no-types
 
 `show` compiles a private, uncached copy of the kernel (Numba cannot inspect code loaded from its
-on-disk cache) for float32 and float64 with small example arguments from profiling/cases.py, then
+on-disk cache) for float32 and float64 with small example arguments from kernels/registry.py, then
 counts the floating-point instructions in the generated assembly: packed (ps/pd on xmm/ymm/zmm
 registers: several lanes per instruction, i.e. the loop was vectorised) against scalar (ss/sd),
 with fused multiply-adds (vfmadd...) counted separately. The counts cover the whole compiled
@@ -100,14 +100,17 @@ def cmd_list(kernels, errors, out=sys.stdout):
     for mod, ks in mods.items():
         print(f"{mod}", file=out)
         for k in ks:
-            print(f"  {k.name:<{width}}  {k.doc}", file=out)
+            tag = "  (inline)" if k.inline else ""
+            print(f"  {k.name:<{width}}  {k.doc}{tag}", file=out)
     for mod, err in errors.items():
         print(f"(module {mod} could not be imported: {err})", file=out)
-    print(f"\n{len(kernels)} kernels. `python -m kernels show NAME` inspects one.", file=out)
+    n_inline = sum(k.inline for k in kernels)
+    print(f"\n{len(kernels) - n_inline} kernels and {n_inline} inline scalar/span functions they share. "
+          "`python -m kernels show NAME` inspects one.", file=out)
 
 
 def cmd_show(kernel, dtypes, types=True, asm=False, out=sys.stdout):
-    from profiling.cases import example_args, full_args
+    from kernels.registry import example_args, full_args
 
     fresh = _fresh_copy(kernel.func)
     print(f"{kernel.name}  ({kernel.module})\n  {kernel.doc}\n", file=out)
@@ -161,7 +164,7 @@ def main(argv=None):
     sp.add_argument("--asm", action="store_true", help="also print the full assembly")
     a = ap.parse_args(argv)
 
-    from profiling.cases import discover, find
+    from kernels.registry import discover, find
     kernels, errors = discover()
     if a.cmd in (None, "list"):
         cmd_list(kernels, errors)

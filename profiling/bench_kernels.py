@@ -4,8 +4,8 @@
         [--nets 784-128-64-10,784-1024-1024-10] [--dtypes float32,float64] [--repeats 5]
         [--min-time 0.02] [--kernels matmul,relu] [--quick] [--out-dir results] [--plots-dir plots]
 
-For each network, dtype and batch size N, every kernel found in `kernels/` (kernels.fast's too,
-when it exists; see profiling/cases.py) runs on the shapes training gives it: the matrix products
+For each network, dtype and batch size N, every kernel with a case in profiling/cases.py (every
+public kernel of `kernels/` but the few BENCH_EXEMPT names) runs on the shapes training gives it: the matrix products
 and bias kernels per layer (N, fan-in, fan-out), activations and dropout per hidden layer, softmax
 and cross-entropy on the (N, 10) logits, the optimizers on each weight matrix (these do not depend
 on N and are measured once per network and dtype, with an empty batch column), and the shift
@@ -14,8 +14,10 @@ median of --repeats samples, each sample long enough (--min-time) to swamp timer
 
 Writes results/kernel_benchmarks.csv (one row per kernel and shape) with GFLOP/s for matrix
 products, GB/s (bytes read + written, counted from the arrays each kernel touches) for the others,
-and speedup_vs_numpy = NumPy time / kernel time (> 1: the kernel is faster); the machine record in
-results/machine.json; and plots/kernel_benchmarks.png.
+and speedup_vs_numpy = NumPy time / kernel time (> 1: the kernel is faster); results/kernel_pairs.csv
+walks kernels/pairs.py: each optimised kernel beside the plain kernel it must equal, at the same
+shape (where they take the same shape); the machine record in results/machine.json; and
+plots/kernel_benchmarks.png.
 """
 import argparse
 import os
@@ -60,7 +62,7 @@ def shapes_for(case, sizes, batch):
 
 
 def implementations(kernels):
-    """{index of the case in CASES: [KernelInfo, ...]}: the plain kernel first, then kernels.fast's."""
+    """{index of the case in CASES: [KernelInfo]}: the kernel each case is bound to."""
     impls = {}
     for k in kernels:
         c = C.case_for(k)
@@ -100,6 +102,8 @@ def bench_case(case, kernels, dims, dtype, repeats, min_time, seed=0):
 
 
 def run(nets, batch_sizes, dtypes, repeats, min_time, only=None, quiet=False):
+    from kernels import runtime
+    runtime.ensure_fresh_cache()
     kernels, errors = C.discover()
     for mod, err in errors.items():
         log(f"note: {mod} not benchmarked ({err})", quiet)
@@ -238,6 +242,8 @@ def main(argv=None):
     os.makedirs(a.out_dir, exist_ok=True)
     csv_path = os.path.join(a.out_dir, "kernel_benchmarks.csv")
     write_csv(csv_path, rows, FIELDS)
+    pairs = pair_rows(rows)
+    write_csv(os.path.join(a.out_dir, "kernel_pairs.csv"), pairs, PAIR_FIELDS)
     info = record_machine(a.out_dir, "bench_kernels", a, extra=None if a.quick else {
         "numpy_matmul_1024_gflops": {d.name: blas_peak(d) for d in dtypes}})
     if "numpy_matmul_1024_gflops" in info:
@@ -249,6 +255,32 @@ def main(argv=None):
         print(f"wrote {png}")
     _summary(rows)
     return 0
+
+
+PAIR_FIELDS = ["net", "dtype", "batch", "layer", "shape", "fast", "plain", "fast_us", "plain_us",
+               "speedup_vs_plain", "equal"]
+
+
+def pair_rows(rows):
+    """For each row of kernels.pairs.PAIRS: the optimised kernel's time beside its first plain
+    kernel's at the same net, dtype, batch, layer and shape (pairs whose plain kernel runs on
+    other shapes, such as the fused optimizer steps, are left out)."""
+    from kernels.pairs import PAIRS
+    by = {(r["net"], r["dtype"], r["batch"], r["layer"], r["shape"], r["kernel"].split(".")[-1]): r
+          for r in rows}
+    out = []
+    for p in PAIRS:
+        if not p.plain:
+            continue
+        fast, plain = p.fast.__name__, p.plain[0].__name__
+        for key, r in by.items():
+            q = by.get(key[:5] + (plain,))
+            if key[5] == fast and q is not None:
+                out.append({"net": r["net"], "dtype": r["dtype"], "batch": r["batch"], "layer": r["layer"],
+                            "shape": r["shape"], "fast": fast, "plain": plain, "fast_us": r["kernel_us"],
+                            "plain_us": q["kernel_us"], "speedup_vs_plain": q["kernel_us"] / r["kernel_us"],
+                            "equal": p.equal})
+    return out
 
 
 def _summary(rows):

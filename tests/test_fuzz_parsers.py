@@ -124,7 +124,7 @@ def test_mutated_model_files_load_or_raise_modelfileerror(tmp_path, m):
        where=st.integers(0, 10**6))
 def test_non_finite_weights_are_rejected(tmp_path, values, where):
     net = NeuralNetwork([784, 8, 10], seed=1)
-    flat = net.weights[0].reshape(-1)
+    flat = net.weights[0].reshape(-1, order="A")   # a view in memory order (weights are F-ordered views)
     for i, v in enumerate(values):
         flat[(where + 7919 * i) % flat.size] = v
     net.save(tmp_path / "m.npz")

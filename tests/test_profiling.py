@@ -12,7 +12,7 @@ import pytest
 
 from network.model import NeuralNetwork
 from profiling import bench_epoch, bench_kernels, line_report
-from profiling.cases import CASES_BY_NAME, case_for, discover, example_args, find, validate
+from profiling.cases import BENCH_EXEMPT, CASES_BY_NAME, case_for, discover, example_args, find, validate
 from profiling.numpy_reference import NumpyNetwork
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -109,38 +109,49 @@ def test_reference_train_epoch_matches_compiled_train_epoch():
         np.testing.assert_allclose(v, w, rtol=1e-9, atol=1e-12)
 
 
-def test_registry_has_example_arguments_for_every_kernel():
+def test_registry_has_example_arguments_and_a_case_for_every_kernel():
+    """Every public kernel has example arguments that fit it (kernels/registry.py, bound to the
+    kernel object) and a benchmark case or a stated exemption (profiling/cases.py); only inline
+    scalar/span functions, which have no compiled body of their own, are exempt by rule."""
     kernels, errors = discover()
     assert errors == {}
     names = {k.name for k in kernels}
     import kernels as K
     exported = {n for n in dir(K) if hasattr(getattr(K, n), "py_func")}
-    assert exported <= names and {"matmul_nn", "relu_forward", "sgd_update"} <= names
+    assert exported <= names and {"matmul_nn", "relu_forward", "sgd_update", "optimizer_step"} <= names
     assert not any(n.startswith("_") or "._" in n for n in names)  # private helpers are not listed
-    plain = ("kernels.matmul", "kernels.activations", "kernels.loss", "kernels.optim", "kernels.dropout",
-             "kernels.augment")
     for k in kernels:
+        if k.inline:
+            assert case_for(k) is None and k.func not in BENCH_EXEMPT, k.name
+            continue
         args = example_args(k, np.float32)
-        if k.module in plain:
-            assert args is not None, f"no example arguments for {k.name}: add a Case in profiling/cases.py"
-        if args is not None:
-            assert k.n_required <= len(args) <= k.n_params, k.name
-        if k.module in plain[:4]:
-            assert case_for(k) is not None, k.name
-            k.func(*args)  # the example arguments fit the kernel
-            k.func(*example_args(k, np.float64))
+        assert args is not None, f"no example arguments for {k.name}: add it to kernels/registry.py"
+        assert k.n_required <= len(args) <= k.n_params, k.name
+        assert (case_for(k) is None) != (k.func not in BENCH_EXEMPT), \
+            f"{k.name}: needs exactly one of a Case in profiling/cases.py or a BENCH_EXEMPT reason"
+        k.func(*args)  # the example arguments fit the kernel
+        k.func(*example_args(k, np.float64))
+    assert case_for(K.optimizer_step).kernel is K.optimizer_step
+
+
+def test_the_coverage_check_notices_a_kernel_without_a_case(monkeypatch):
+    import profiling.cases as PC
+    import kernels as K
+    monkeypatch.delitem(PC.CASES_BY_KERNEL, K.optimizer_step)
+    with pytest.raises(AssertionError, match="optimizer_step"):
+        test_registry_has_example_arguments_and_a_case_for_every_kernel()
 
 
 def test_show_without_example_arguments_prints_the_source(monkeypatch):
     import io
 
     import kernels.__main__ as KM
-    import profiling.cases as PC
+    import kernels.registry as KR
     from numba import njit
     kernels, _ = discover()
     k = find(kernels, "bias_backward")
-    k = PC.KernelInfo(k.name, k.module, njit(k.func.py_func), k.doc)  # never compiled
-    monkeypatch.setattr(PC, "example_args", lambda kernel, dtype: None)
+    k = KR.KernelInfo(k.name, k.module, njit(k.func.py_func), k.doc)  # never compiled
+    monkeypatch.setattr(KR, "example_args", lambda kernel, dtype: None)
     buf = io.StringIO()
     KM.cmd_show(k, [np.dtype(np.float32)], out=buf)
     assert "no example arguments" in buf.getvalue() and "def bias_backward(dY, db):" in buf.getvalue()
@@ -170,8 +181,9 @@ def test_bench_kernels_quick(tmp_path):
     fields, rows = _columns(tmp_path / "kernel_benchmarks.csv")
     assert fields == bench_kernels.FIELDS
     cases = {r["case"] for r in rows}
-    assert cases == {"matmul_nn", "matmul_tn", "relu_forward", "softmax_cross_entropy_forward",
-                     "softmax_cross_entropy_backward", "sgd_update"}
+    # one case per kernel object: the filter's "matmul_nn" also names matmul_nn_fast's case
+    assert cases == {"matmul_nn", "matmul_tn", "matmul_nn_fast", "matmul_tn_fast", "relu_forward",
+                     "softmax_cross_entropy_forward", "softmax_cross_entropy_backward", "sgd_update"}
     nn = [r for r in rows if r["kernel"] == "matmul.matmul_nn"]
     assert [r["shape"] for r in nn] == ["32x784x32", "32x32x16", "32x16x10"]
     for r in rows:

@@ -1,0 +1,103 @@
+"""kernels/ as a library: a leaf (numpy, numba, the standard library and itself only), whose
+import defines functions and does nothing else beyond kernels/runtime.py's two settings."""
+import ast
+import os
+import subprocess
+import sys
+import textwrap
+
+import kernels
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KDIR = os.path.join(ROOT, "kernels")
+
+
+def _imported_top_level(path):
+    tree = ast.parse(open(path).read(), path)
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_kernels_imports_only_numpy_numba_the_standard_library_and_itself():
+    allowed = {"numpy", "numba", "kernels"} | set(sys.stdlib_module_names)
+    files = sorted(f for f in os.listdir(KDIR) if f.endswith(".py"))
+    assert "registry.py" in files and "__main__.py" in files
+    for f in files:
+        bad = _imported_top_level(os.path.join(KDIR, f)) - allowed
+        assert not bad, f"kernels/{f} imports {sorted(bad)}: kernels/ must stay a leaf"
+
+
+def test_the_leaf_check_sees_an_upward_import(tmp_path):
+    p = tmp_path / "x.py"
+    p.write_text("import numpy\nfrom network.model import NeuralNetwork\ndef f():\n    import profiling.cases\n")
+    assert _imported_top_level(str(p)) == {"numpy", "network", "profiling"}
+
+
+def _run(code, env=None):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})})
+
+
+def test_import_reads_no_source_file_and_hashes_nothing():
+    """Nothing of the project's reads or hashes a kernels/ source at import, and nothing compiles.
+    (Numba 0.68 itself hashes each cached function's source file once, when @njit(cache=True)
+    runs: its own cache stamp, in numba/core/caching.py, which the spy below leaves out.)"""
+    res = _run("""
+        import builtins, hashlib, io, os, traceback
+        ours, numbas = [], []
+        real_open, real_sha = builtins.open, hashlib.sha256
+        def origin():
+            return any("numba/core/caching.py" in f.filename for f in traceback.extract_stack())
+        def spy_open(f, *a, **k):
+            if isinstance(f, (str, os.PathLike)) and os.fspath(f).endswith('.py'):
+                (numbas if origin() else ours).append(os.fspath(f))
+            return real_open(f, *a, **k)
+        def spy_sha(*a):
+            if not origin():
+                ours.append('sha256')
+            return real_sha(*a)
+        builtins.open = io.open = spy_open
+        hashlib.sha256 = spy_sha
+        import kernels, kernels.pairs, kernels.registry
+        print(len(ours), len(numbas) > 0, kernels.matmul_nn.signatures == [])
+    """)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["0", "True", "True"]   # the spy works; we read, hash, compile nothing
+
+
+def test_runtime_sets_passive_waiting_unless_the_user_chose():
+    code = "import os, kernels; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert res.stdout.strip() == "PASSIVE", res.stderr
+    assert _run(code, {"OMP_WAIT_POLICY": "ACTIVE"}).stdout.strip() == "ACTIVE"
+
+
+def test_source_digest_covers_every_kernel_file(tmp_path, monkeypatch):
+    from kernels import runtime
+    d1 = runtime.source_digest()
+    assert d1 == runtime.source_digest() and len(d1) == 64
+    # a digest over a copy of the package changes when one file changes
+    import shutil
+    copy = tmp_path / "kernels"
+    shutil.copytree(KDIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(runtime, "__file__", str(copy / "runtime.py"))
+    assert runtime.source_digest() == d1
+    (copy / "optim.py").write_text((copy / "optim.py").read_text() + "\n# changed\n")
+    assert runtime.source_digest() != d1
+
+
+def test_every_kernel_file_is_at_most_about_300_lines():
+    for f in os.listdir(KDIR):
+        if f.endswith(".py"):
+            n = sum(1 for _ in open(os.path.join(KDIR, f)))
+            assert n <= 320, f"kernels/{f} has {n} lines"
+
+
+def test_backward_reads_output_is_the_one_rule():
+    assert kernels.BACKWARD_FROM_OUTPUT == {"relu": False, "tanh": True, "sigmoid": True}
