@@ -14,8 +14,13 @@ import numpy as np
 import pytest
 
 import kernels as K
+from kernels import runtime
 from conftest import assert_within_bound, dot_error_bound
 from kernels.pairs import NOT_PAIRED, PAIRS
+
+# these tests call the kernels directly: flush on-disk caches a kernels/ edit made stale, as
+# training and the benchmarks do before they start (kernels/runtime.py)
+runtime.ensure_fresh_cache()
 
 DTYPES = [np.float32, np.float64]
 # (N, K, M) of out = A @ B with A (N,K), B (K,M): every edge case plus the network's layers;

@@ -12,7 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernels as K
+from kernels import runtime
 from conftest import assert_gradients_close, assert_within_bound, dot_error_bound, numerical_gradient
+
+# these tests call the kernels directly: flush on-disk caches a kernels/ edit made stale, as
+# training and the benchmarks do before they start (kernels/runtime.py)
+runtime.ensure_fresh_cache()
 
 DTYPES = [np.float32, np.float64]
 # (N, K, M): batch 1, single elements, odd sizes, and the real first layer.
