@@ -82,7 +82,7 @@ def load_model(path):
 
 
 def load_test_set(args, dtype):
-    from network.data import DataError, load_mnist, preprocess
+    from data import DataError, load_mnist, preprocess
 
     try:
         _, (x, y) = load_mnist(data_dir=args.data_dir, cache_dir=args.cache_dir,

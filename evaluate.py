@@ -90,7 +90,7 @@ def load_model(path):
 
 
 def load_test_set(data_dir, cache_dir, subset, dtype, progress):
-    from network.data import DataError, load_mnist, preprocess
+    from data import DataError, load_mnist, preprocess
 
     try:
         _, (x_test, y_test) = load_mnist(data_dir=data_dir, cache_dir=cache_dir, progress=progress)

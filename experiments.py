@@ -169,7 +169,7 @@ def main(argv=None):
             return 0
     except ExperimentError as e:
         parser.exit(2, f"error: {e}\n")
-    from network.data import DataError
+    from data import DataError
     from network.io import ModelFileError
     try:
         run_grid(a, names, grid, overrides, results_dir, plots_dir)

@@ -4,7 +4,7 @@
     python train.py                       # the default run: 784-128-64-10 ReLU, Adam, ~98.5% test
     python train.py --optimizer sgd --lr 0.01 --schedule constant --dropout 0 --augment-shift 0
 
-Loads and verifies MNIST (see network/data.py), splits the 60,000 training images 80/20 into
+Loads and verifies MNIST (see the data package), splits the 60,000 training images 80/20 into
 train/validation (stratified, seeded), trains, and after every epoch evaluates both without dropout
 or augmentation. Writes the best model by validation accuracy (--out), results/history.csv,
 results/train_summary.json and plots/learning_curves.png. The test set is not touched: run
@@ -130,7 +130,7 @@ TRAINING_FLAGS = ("layers", "activation", "init", "optimizer", "lr", "schedule",
 def run(a, sizes, stop):
     import numpy as np
 
-    from network.data import load_mnist, preprocess, train_val_split
+    from data import load_mnist, preprocess, train_val_split
     from network.model import NeuralNetwork
     from network.plots import plot_learning_curves
     from network.training import fit, load_checkpoint
@@ -188,7 +188,7 @@ def main(argv=None):
         sizes = check_args(a)
     except InputError as e:
         parser.exit(2, f"error: {e}\n")
-    from network.data import DataError
+    from data import DataError
     from network.io import ModelFileError
     from network.training import TrainingDiverged, TrainingInterrupted
     stop = StopFlag()

@@ -269,7 +269,7 @@ class Data:
 
 def load_data(data_dir=None, cache_dir=None, progress=True):
     """MNIST preprocessed to float32 [0, 1], split 80/20 (stratified, split seed 0)."""
-    from network.data import load_mnist, preprocess, train_val_split
+    from data import load_mnist, preprocess, train_val_split
     (x_train, y_train), (x_test, y_test) = load_mnist(data_dir=data_dir, cache_dir=cache_dir, progress=progress)
     (x_tr, y_tr), (x_val, y_val) = train_val_split(x_train, y_train, val_fraction=SPLIT["val_fraction"],
                                                    seed=SPLIT["split_seed"])

@@ -216,7 +216,7 @@ def assert_clean_failure(proc, *fragments):
 
 
 def test_cli_writes_figures_and_stats(tmp_path):
-    from network.data import load_mnist, preprocess
+    from data import load_mnist, preprocess
 
     model_path = tmp_path / "tiny.npz"
     net = NeuralNetwork([784, 16, 10], seed=3)

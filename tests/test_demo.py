@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def mnist():
-    from network.data import load_mnist
+    from data import load_mnist
 
     return load_mnist(progress=False)
 
@@ -31,7 +31,7 @@ def mnist():
 @pytest.fixture(scope="module")
 def trained(mnist):
     """A small net trained for one epoch on 5,000 real MNIST images (about two seconds)."""
-    from network.data import preprocess
+    from data import preprocess
 
     (x, y), _ = mnist
     net = NeuralNetwork([784, 32, 10], optimizer="adam", seed=0)
