@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 nbformat = pytest.importorskip("nbformat", reason="notebook extra not installed")
 nbclient = pytest.importorskip("nbclient", reason="notebook extra not installed")
 

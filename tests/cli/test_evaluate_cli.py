@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PNGS = ("confusion_matrix.png", "misclassified.png", "first_layer_weights.png")
 
 
