@@ -22,16 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-EXIT_USAGE_OR_INPUT = 2
+from network.cli import CLIError
+from network.cli import positive_int as _positive_int
+
 N_CLASSES = 10
 N_PIXELS = 784
-
-
-class EvaluationError(Exception):
-    """A user-facing problem (bad input, unusable model, unwritable output); one-line message."""
-
-
-from network.cli import positive_int as _positive_int  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,37 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- steps
 
 
-def _check_output_dir(path, option):
-    """Fail early (before any work) if ``path`` cannot become a writable directory."""
-    from network.cli import output_dir_problem
-
-    problem = output_dir_problem(path, option)
-    if problem:
-        raise EvaluationError(problem)
-
-
-def load_model(path):
-    from network.cli import load_mnist_model
-    from network.io import ModelFileError
-
-    try:
-        return load_mnist_model(path)
-    except ModelFileError as e:
-        raise EvaluationError(str(e)) from None
-
-
-def load_test_set(data_dir, cache_dir, subset, dtype, progress):
-    from network.data import DataError, load_mnist, preprocess
-
-    try:
-        _, (x_test, y_test) = load_mnist(data_dir=data_dir, cache_dir=cache_dir, progress=progress)
-    except DataError as e:
-        raise EvaluationError(str(e)) from None
-    if subset is not None:
-        x_test, y_test = x_test[:subset], y_test[:subset]
-    return x_test, preprocess(x_test, dtype=dtype), np.asarray(y_test, dtype=np.int64)
-
-
 def _jsonable(obj):
     """Convert NumPy scalars/arrays (and anything else unknown, as str) for json.dumps."""
     if isinstance(obj, dict):
@@ -124,7 +88,7 @@ def evaluate(model, images, X, y, top_confused=5):
 
     probs = model.predict_proba(X)
     if probs.shape != (X.shape[0], N_CLASSES) or not np.all(np.isfinite(probs)):
-        raise EvaluationError("the model produced non-finite or wrongly shaped probabilities")
+        raise CLIError("the model produced non-finite or wrongly shaped probabilities")
     y_pred = np.argmax(probs, axis=1).astype(np.int64)
     confidence = probs[np.arange(len(y_pred)), y_pred].astype(np.float64)
     test_loss, _ = model.evaluate(X, y)
@@ -205,19 +169,22 @@ def write_outputs(files: dict[Path, bytes]) -> None:
         try:
             atomic_write_bytes(data, path)
         except OSError as e:
-            raise EvaluationError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
+            raise CLIError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
 
 
 # --------------------------------------------------------------------------- main
 
 
 def run(args) -> dict:
+    from data import load_test_set
+    from network.cli import check_output_dir, load_mnist_model
+
     out_dir, plots_dir = Path(args.out_dir), Path(args.plots_dir)
-    _check_output_dir(out_dir, "--out-dir")
-    _check_output_dir(plots_dir, "--plots-dir")
+    check_output_dir(out_dir, "--out-dir")
+    check_output_dir(plots_dir, "--plots-dir")
 
     t0 = time.perf_counter()
-    model = load_model(args.model)
+    model = load_mnist_model(args.model)
     images, X, y = load_test_set(args.data_dir, args.cache_dir, args.subset, model.dtype,
                                  progress=not args.quiet)
     results, arrays = evaluate(model, images, X, y, top_confused=args.top_confused)
@@ -249,16 +216,11 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except EvaluationError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE_OR_INPUT
-    except OSError as e:  # e.g. an unreadable --data-dir or cache; one line, no traceback
-        where = f" {e.filename!r}" if getattr(e, "filename", None) else ""
-        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
-        return EXIT_USAGE_OR_INPUT
-    return 0
+    from data import DataError
+    from network.cli import run_cli
+    from network.io import ModelFileError
+
+    return run_cli(lambda: run(args), errors=(DataError, ModelFileError))
 
 
 if __name__ == "__main__":

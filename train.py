@@ -4,7 +4,7 @@
     python train.py                       # the default run: 784-128-64-10 ReLU, Adam, ~98.5% test
     python train.py --optimizer sgd --lr 0.01 --schedule constant --dropout 0 --augment-shift 0
 
-Loads and verifies MNIST (see network/data.py), splits the 60,000 training images 80/20 into
+Loads and verifies MNIST (see the data package), splits the 60,000 training images 80/20 into
 train/validation (stratified, seeded), trains, and after every epoch evaluates both without dropout
 or augmentation. Writes the best model by validation accuracy (--out), results/history.csv,
 results/train_summary.json and plots/learning_curves.png. The test set is not touched: run
@@ -16,13 +16,11 @@ import os
 import sys
 import time
 
+from network.cli import CLIError
+
 DEFAULTS = dict(layers="784,128,64,10", activation="relu", init="he", optimizer="adam", lr=0.003,
                 schedule="onecycle", batch_size=64, epochs=30, seed=0, val_split=0.2, l2=0.0,
                 dropout=0.1, augment_shift=2)
-
-
-class InputError(ValueError):
-    """A command-line value is out of range."""
 
 
 def build_parser():
@@ -60,41 +58,41 @@ def build_parser():
 
 
 def check_args(a):
-    """Validate every value before any data is loaded; raise InputError with one line."""
+    """Validate every value before any data is loaded; raise CLIError with one line."""
     try:
         sizes = [int(s) for s in a.layers.split(",")]
     except ValueError:
-        raise InputError(f"--layers must be comma-separated integers like 784,128,64,10; got {a.layers!r}") from None
+        raise CLIError(f"--layers must be comma-separated integers like 784,128,64,10; got {a.layers!r}") from None
     if len(sizes) < 2 or any(s <= 0 for s in sizes):
-        raise InputError(f"--layers needs at least two positive sizes; got {a.layers!r}")
+        raise CLIError(f"--layers needs at least two positive sizes; got {a.layers!r}")
     if sizes[0] != 784 or sizes[-1] != 10:
-        raise InputError(f"--layers must start with 784 (28x28 pixels) and end with 10 (digits); got {a.layers!r}")
+        raise CLIError(f"--layers must start with 784 (28x28 pixels) and end with 10 (digits); got {a.layers!r}")
     if a.batch_size <= 0:
-        raise InputError(f"--batch-size must be a positive integer; got {a.batch_size}")
+        raise CLIError(f"--batch-size must be a positive integer; got {a.batch_size}")
     if a.epochs <= 0:
-        raise InputError(f"--epochs must be a positive integer; got {a.epochs}")
+        raise CLIError(f"--epochs must be a positive integer; got {a.epochs}")
     if not (math.isfinite(a.lr) and a.lr > 0):
-        raise InputError(f"--lr must be a positive finite number; got {a.lr}")
+        raise CLIError(f"--lr must be a positive finite number; got {a.lr}")
     if not (0 < a.val_split < 1):
-        raise InputError(f"--val-split must lie strictly between 0 and 1; got {a.val_split}")
+        raise CLIError(f"--val-split must lie strictly between 0 and 1; got {a.val_split}")
     if not (math.isfinite(a.l2) and a.l2 >= 0):
-        raise InputError(f"--l2 must be a non-negative finite number; got {a.l2}")
+        raise CLIError(f"--l2 must be a non-negative finite number; got {a.l2}")
     if not (0 <= a.dropout < 1):
-        raise InputError(f"--dropout must lie in [0, 1); got {a.dropout}")
+        raise CLIError(f"--dropout must lie in [0, 1); got {a.dropout}")
     if not (0 <= a.augment_shift <= 8):
-        raise InputError(f"--augment-shift must be between 0 and 8 pixels; got {a.augment_shift}")
+        raise CLIError(f"--augment-shift must be between 0 and 8 pixels; got {a.augment_shift}")
     if a.seed < 0:
-        raise InputError(f"--seed must be a non-negative integer; got {a.seed}")
+        raise CLIError(f"--seed must be a non-negative integer; got {a.seed}")
     if a.subset is not None and a.subset <= 0:
-        raise InputError(f"--subset must be a positive integer; got {a.subset}")
+        raise CLIError(f"--subset must be a positive integer; got {a.subset}")
     from network.cli import output_dir_problem
     for flag in ("out", "history", "summary", "plot", "checkpoint"):
         path = getattr(a, flag)
         if os.path.isdir(path):
-            raise InputError(f"--{flag} {path!r} is a directory; give a file path")
+            raise CLIError(f"--{flag} {path!r} is a directory; give a file path")
         problem = output_dir_problem(os.path.dirname(os.path.abspath(path)), f"--{flag}")
         if problem:
-            raise InputError(problem)
+            raise CLIError(problem)
     return sizes
 
 
@@ -130,7 +128,7 @@ TRAINING_FLAGS = ("layers", "activation", "init", "optimizer", "lr", "schedule",
 def run(a, sizes, stop):
     import numpy as np
 
-    from network.data import load_mnist, preprocess, train_val_split
+    from data import load_mnist, preprocess, train_val_split
     from network.model import NeuralNetwork
     from network.plots import plot_learning_curves
     from network.training import fit, load_checkpoint
@@ -184,36 +182,32 @@ def run(a, sizes, stop):
 def main(argv=None):
     parser = build_parser()
     a = parser.parse_args(argv)
-    try:
-        sizes = check_args(a)
-    except InputError as e:
-        parser.exit(2, f"error: {e}\n")
-    from network.data import DataError
+    from data import DataError
+    from network.cli import run_cli
     from network.io import ModelFileError
     from network.training import TrainingDiverged, TrainingInterrupted
-    stop = StopFlag()
-    try:
-        run(a, sizes, stop)
-    except TrainingInterrupted as e:
-        print(f"{e}", file=sys.stderr)
-        return 128 + stop.signum
-    except TrainingDiverged as e:
-        print(f"error: {e}; the best model so far stays in {a.out}", file=sys.stderr)
-        return 3
-    except (DataError, ModelFileError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: cannot write output ({e.strerror or e}: {e.filename or ''}); previous files are untouched",
-              file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"interrupted; the last epoch's checkpoint stays in {a.checkpoint} "
-              f"(resume with --resume {a.checkpoint}) and the best model in {a.out}", file=sys.stderr)
-        return 130
-    finally:
-        stop.restore()
-    return 0
+
+    def body():
+        sizes = check_args(a)
+        stop = StopFlag()
+        try:
+            run(a, sizes, stop)
+        except TrainingInterrupted as e:
+            print(f"{e}", file=sys.stderr)
+            return 128 + stop.signum
+        except TrainingDiverged as e:
+            raise CLIError(f"{e}; the best model so far stays in {a.out}", code=3) from None
+        except KeyboardInterrupt:
+            print(f"interrupted; the last epoch's checkpoint stays in {a.checkpoint} "
+                  f"(resume with --resume {a.checkpoint}) and the best model in {a.out}", file=sys.stderr)
+            return 130
+        finally:
+            stop.restore()
+        return 0
+
+    return run_cli(body, errors=(DataError, ModelFileError, ValueError),
+                   oserror=lambda e: f"cannot write output ({e.strerror or e}: {e.filename or ''}); "
+                                     "previous files are untouched")
 
 
 if __name__ == "__main__":

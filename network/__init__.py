@@ -1,17 +1,14 @@
-"""The network package: a thin NeuralNetwork class over kernels/, plus data, training, metrics,
-model I/O and plots, each in its own module.
+"""The network package: a thin NeuralNetwork class over kernels/, plus training, metrics,
+model I/O and plots, each in its own module. MNIST itself comes from the `data` package.
 
-    from network import NeuralNetwork, load_mnist
+    from network import NeuralNetwork
 """
 
-__all__ = ["NeuralNetwork", "load_mnist"]
+__all__ = ["NeuralNetwork"]
 
 
-def __getattr__(name):  # lazy, so `import network.data` does not compile any kernels
+def __getattr__(name):  # lazy, so `import network.io` does not compile any kernels
     if name == "NeuralNetwork":
         from network.model import NeuralNetwork
         return NeuralNetwork
-    if name == "load_mnist":
-        from network.data import load_mnist
-        return load_mnist
     raise AttributeError(f"module 'network' has no attribute {name!r}")

@@ -1,7 +1,21 @@
-"""Shared command-line plumbing: an argparse parser whose errors are one line and exit code 2."""
+"""Shared command-line plumbing for every CLI: an argparse parser whose errors are one line and exit
+code 2, the one error type a CLI raises (`CLIError`, carrying its exit code), the output-path
+check, the model loader, the positive-integer option type, and `run_cli`, which turns those
+errors into one `error: ...` line on stderr and an exit status."""
 import argparse
 import os
+import sys
 from pathlib import Path
+
+EXIT_INPUT = 2   # bad input, unusable model or data, unwritable output
+
+
+class CLIError(Exception):
+    """A user-facing failure: printed as one `error: ...` line; the process exits with `code`."""
+
+    def __init__(self, message, code=EXIT_INPUT):
+        super().__init__(message)
+        self.code = code
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -31,6 +45,13 @@ def output_dir_problem(path, option):
     return None
 
 
+def check_output_dir(path, option):
+    """Raise CLIError (before any work is done) if `path` cannot become a writable directory."""
+    problem = output_dir_problem(path, option)
+    if problem:
+        raise CLIError(problem)
+
+
 def positive_int(text):
     """argparse type: an integer >= 1."""
     try:
@@ -56,3 +77,27 @@ def load_mnist_model(path, need_hidden=False):
     if need_hidden and len(sizes) < 3:
         raise ModelFileError(f"model file {str(path)!r} has no hidden layer to analyse")
     return model
+
+
+def oserror_message(e):
+    """One line for an OSError that escaped a command (an unreadable path, a full disk)."""
+    where = f" {e.filename!r}" if getattr(e, "filename", None) else ""
+    return f"{e.strerror or e}{where}"
+
+
+def run_cli(body, errors=(), oserror=oserror_message):
+    """Call body() and return its exit status (an int it returns, else 0). CLIError gives its own code; the
+    exception types in `errors` (a library's one-line errors, e.g. DataError) give exit 2; an
+    OSError gives exit 2 with the line oserror(e). Each is one `error: ...` line on stderr."""
+    try:
+        status = body()
+    except CLIError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    except errors as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except OSError as e:
+        print(f"error: {oserror(e)}", file=sys.stderr)
+        return EXIT_INPUT
+    return status if isinstance(status, int) else 0

@@ -45,13 +45,14 @@ def atomic_write_bytes(data: bytes, path) -> Path:
     return Path(path)
 
 
-def save_figure(fig: Figure, path, dpi: int = 120):
+def save_figure(fig: Figure, path, dpi: int = 120, bbox_inches=None):
     """Save ``fig`` to a path (atomically, format from the suffix) or a binary file object (PNG).
 
-    Returns the path (as ``Path``) or the file object.
+    ``bbox_inches="tight"`` trims the saved image to the drawn area. Returns the path (as
+    ``Path``) or the file object.
     """
     if hasattr(path, "write"):
-        fig.savefig(path, format="png", dpi=dpi)
+        fig.savefig(path, format="png", dpi=dpi, bbox_inches=bbox_inches)
         return path
     path = Path(path)
     fmt = _FORMATS.get(path.suffix.lower())
@@ -59,7 +60,7 @@ def save_figure(fig: Figure, path, dpi: int = 120):
         raise ValueError(
             f"plot path must end in one of {sorted(_FORMATS)}, got {str(path)!r}"
         )
-    atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=dpi), suffix=path.suffix)
+    atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches=bbox_inches), suffix=path.suffix)
     return path
 
 

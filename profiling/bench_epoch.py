@@ -39,7 +39,7 @@ import warnings
 
 import numpy as np
 
-from profiling.common import (PLOTS_DIR, RESULTS_DIR, ROOT, csv_list, log, positive_int, random_mnist,
+from profiling.common import (ROOT, add_common_options, csv_list, log, make_parser, positive_int, random_mnist,
                               record_machine, save_figure, write_csv)
 
 SIZES = [784, 128, 64, 10]
@@ -316,8 +316,7 @@ def plot_scaling(batch_rows, width_rows, path):
 
 # ---------------------------------------------------------------------------------- main
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m profiling.bench_epoch", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = make_parser("python -m profiling.bench_epoch", __doc__)
     ap.add_argument("--n", type=positive_int, default=48000, help="training images per epoch")
     ap.add_argument("--batch", type=positive_int, default=64)
     ap.add_argument("--repeats", type=positive_int, default=3)
@@ -328,11 +327,7 @@ def main(argv=None):
     ap.add_argument("--scaling-only", action="store_true", help="skip the epoch and start-up benchmarks")
     ap.add_argument("--no-startup", action="store_true", help="skip the cold/warm start subprocesses")
     ap.add_argument("--no-peers", action="store_true", help="skip scikit-learn and PyTorch")
-    ap.add_argument("--quick", action="store_true", help="tiny run for tests: n 512, 1 repeat, float32")
-    ap.add_argument("--out-dir", default=RESULTS_DIR)
-    ap.add_argument("--plots-dir", default=PLOTS_DIR)
-    ap.add_argument("--no-plot", action="store_true")
-    ap.add_argument("--quiet", action="store_true")
+    add_common_options(ap, "tiny run for tests: n 512, 1 repeat, float32")
     ap.add_argument("--_child-startup", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     try:

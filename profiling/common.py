@@ -1,5 +1,8 @@
-"""Shared helpers for the benchmarks: timing, the machine record, CSV output, progress lines."""
+"""Shared helpers for the benchmarks: timing, the machine record, CSV output, progress lines, and
+the options every profiling command takes (`add_common_options`)."""
+import argparse
 import csv
+import functools
 import io
 import json
 import os
@@ -8,7 +11,9 @@ import statistics
 import sys
 import time
 
+from network.cli import positive_int  # noqa: F401  (one definition, shared with the other CLIs)
 from network.io import atomic_write
+from network.plots import save_figure as _save_figure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(ROOT, "results")
@@ -203,13 +208,6 @@ def csv_list(text, cast=int):
     return vals
 
 
-def positive_int(text):
-    v = int(text)
-    if v <= 0:
-        raise ValueError(f"expected a positive integer; got {text!r}")
-    return v
-
-
 def random_mnist(n, dtype, seed=1):
     """Random data of MNIST's shape: X (n, 784) in [0, 1), y (n,) labels 0..9.
 
@@ -221,6 +219,20 @@ def random_mnist(n, dtype, seed=1):
     return rng.random((n, 784), dtype=np.float32).astype(dtype, copy=False), rng.integers(0, 10, n)
 
 
-def save_figure(fig, path):
-    """Save a matplotlib figure atomically (PNG)."""
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))
+#: network.plots.save_figure (atomic, format from the suffix), trimmed to the drawn area
+save_figure = functools.partial(_save_figure, bbox_inches="tight")
+
+
+def make_parser(prog, doc):
+    """The argparse parser of a profiling command: its docstring as description, verbatim."""
+    return argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_common_options(ap, quick_help):
+    """The options every profiling command takes: --quick, --out-dir, --plots-dir, --no-plot, --quiet."""
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    ap.add_argument("--out-dir", default=RESULTS_DIR)
+    ap.add_argument("--plots-dir", default=PLOTS_DIR)
+    ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--quiet", action="store_true")
+    return ap

@@ -19,7 +19,6 @@ overhead = every other line (loop headers, list indexing, buffer look-ups, resha
 that calls another profiled function is not counted twice. line_profiler itself adds roughly a
 microsecond per executed line; the unprofiled step time is recorded beside the breakdown.
 """
-import argparse
 import io
 import linecache
 import os
@@ -29,7 +28,7 @@ import time
 
 import numpy as np
 
-from profiling.common import (PLOTS_DIR, RESULTS_DIR, csv_list, log, machine_info, positive_int,
+from profiling.common import (add_common_options, csv_list, log, machine_info, make_parser, positive_int,
                               random_mnist, record_machine, save_figure, write_csv)
 
 OPS = ("matmul (+bias)", "activation", "softmax-CE", "update", "dropout", "Python overhead")
@@ -170,18 +169,13 @@ def plot(rows, batch, path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m profiling.line_report", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = make_parser("python -m profiling.line_report", __doc__)
     ap.add_argument("--batch", type=positive_int, default=64, help="batch size of the text reports")
     ap.add_argument("--steps", type=positive_int, default=50, help="profiled SGD steps per measurement")
     ap.add_argument("--breakdown-batches", type=csv_list, default=[32, 64, 128, 512])
     ap.add_argument("--sizes", default="784-128-64-10")
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    ap.add_argument("--quick", action="store_true", help="tiny run for tests: 2 steps, batch 16")
-    ap.add_argument("--out-dir", default=RESULTS_DIR)
-    ap.add_argument("--plots-dir", default=PLOTS_DIR)
-    ap.add_argument("--no-plot", action="store_true")
-    ap.add_argument("--quiet", action="store_true")
+    add_common_options(ap, "tiny run for tests: 2 steps, batch 16")
     a = ap.parse_args(argv)
     if a.quick:
         a.steps, a.batch, a.breakdown_batches = 2, 16, [16]

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Build analysis.ipynb from the committed results and execute it in place.
 
-    python make_notebook.py              # write and execute analysis.ipynb (needs the notebook extra)
-    python make_notebook.py --no-execute # write it without outputs
+    python scripts/make_notebook.py              # write and execute analysis.ipynb (needs the notebook extra)
+    python scripts/make_notebook.py --no-execute # write it without outputs
 
 The notebook only reads files under results/ and plots/ (it trains nothing), so it reruns in
 seconds. Requires `pip install nbformat nbclient ipykernel` (the `notebook` extra).
@@ -10,15 +10,17 @@ seconds. Requires `pip install nbformat nbclient ipykernel` (the `notebook` extr
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:   # run as a script from scripts/: the project's packages live one level up
+    sys.path.insert(0, str(ROOT))
 
 CELLS = [
     ("md", """# MNIST from scratch: analysis
 
 This notebook reads what the project's commands wrote to `results/` and `plots/` (it trains
 nothing, so it reruns in seconds). The commands are: `python train.py` (default run),
-`python evaluate.py` (test metrics), `python analysis_figures.py` (activations, saliency),
-`python experiments.py` (the four experiments and the two extensions) and the benchmarks in
+`python evaluate.py` (test metrics), `python -m analysis` (activations, saliency),
+`python -m experiments` (the four experiments and the two extensions) and the benchmarks in
 `profiling/`. Every number below is computed from those files."""),
     ("code", """import csv, json
 from pathlib import Path
@@ -118,7 +120,7 @@ def execute(nb, cwd=ROOT, timeout=300):
 
 def main(argv=None):
     import argparse
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python scripts/make_notebook.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--no-execute", action="store_true", help="write the notebook without running it")
     p.add_argument("--out", default=str(ROOT / "analysis.ipynb"))
     a = p.parse_args(argv)

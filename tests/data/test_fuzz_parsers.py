@@ -13,7 +13,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from network.data import DataError, read_csv_member, read_idx
+from data import DataError, read_csv_member, read_idx
 from network.io import ModelFileError
 from network.model import NeuralNetwork
 

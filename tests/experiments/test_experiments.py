@@ -1,4 +1,4 @@
-"""experiments.py and make_report_tables.py: grid definitions, a short real grid run, resume,
+"""`python -m experiments` and `python -m experiments.tables`: grid definitions, a short real grid run, resume,
 tables whose numbers are checked against statistics computed here from the CSV, and clean errors."""
 import csv
 import json
@@ -12,17 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import make_report_tables as T
-from network import experiments as E
+import experiments as E
+from experiments import tables as T
+from experiments.store import _cell
+from network.cli import CLIError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 QUICK_NAMES = ["exp2", "exp1"]
 QUICK_ARGS = ["--quick", "--epochs", "2"]     # 2 epochs, seeds 0,1, 2,000 training images
 
 
-def cli(script, *args, env=None, timeout=900):
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True,
+def cli(module, *args, env=None, timeout=900):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
@@ -99,7 +101,7 @@ BAD = [(["bogus"], "bogus"), (["exp1", "--seeds", "a,b"], "--seeds"), (["--seeds
 
 @pytest.mark.parametrize("args,word", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, word, tmp_path):
-    r = cli("experiments.py", *args, "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"),
+    r = cli("experiments", *args, "--results-dir", str(tmp_path / "r"), "--plots-dir", str(tmp_path / "p"),
             env={"MNIST_CACHE_DIR": "/nonexistent/should-not-be-read"})
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
@@ -108,7 +110,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, word, tmp_path):
 
 
 def test_list_names_every_experiment_without_loading_data(tmp_path):
-    r = cli("experiments.py", "--list", "--results-dir", str(tmp_path),
+    r = cli("experiments", "--list", "--results-dir", str(tmp_path),
             env={"MNIST_CACHE_DIR": "/nonexistent/should-not-be-read"})
     assert r.returncode == 0, r.stderr
     for name in E.EXPERIMENTS:
@@ -123,7 +125,7 @@ def quick(tmp_path_factory):
     base = tmp_path_factory.mktemp("quick")
     res, plots = base / "results", base / "plots"
     args = [*QUICK_NAMES, *QUICK_ARGS, "--results-dir", str(res), "--plots-dir", str(plots), "--no-progress"]
-    r = cli("experiments.py", *args)
+    r = cli("experiments", *args)
     assert r.returncode == 0, r.stderr + r.stdout
     grid = E.build_grid(QUICK_NAMES, epochs=2, seeds=E.QUICK["seeds"], n_train=E.QUICK["n_train"])
     return {"res": res, "plots": plots, "args": args, "grid": grid, "stdout": r.stdout}
@@ -186,7 +188,7 @@ def test_rerun_skips_finished_runs_and_redoes_only_a_missing_one(quick, tmp_path
     args = [*QUICK_NAMES, *QUICK_ARGS, "--results-dir", str(res), "--plots-dir", str(plots), "--no-progress"]
     before = (res / "experiments.csv").read_bytes()
     mtimes = {p.name: p.stat().st_mtime_ns for p in (res / "runs").iterdir()}
-    r = cli("experiments.py", *args, env={"MNIST_CACHE_DIR": "/nonexistent/should-not-be-read"})
+    r = cli("experiments", *args, env={"MNIST_CACHE_DIR": "/nonexistent/should-not-be-read"})
     assert r.returncode == 0, r.stderr   # nothing to run, so the data is never loaded
     assert "14 already done (skipped), 0 to run" in r.stdout
     assert (res / "experiments.csv").read_bytes() == before
@@ -195,7 +197,7 @@ def test_rerun_skips_finished_runs_and_redoes_only_a_missing_one(quick, tmp_path
     rows = read_csv(res / "experiments.csv")
     dropped = rows[3]
     E.write_results(res / "experiments.csv", rows[:3] + rows[4:])
-    r = cli("experiments.py", *args)
+    r = cli("experiments", *args)
     assert r.returncode == 0, r.stderr
     assert "13 already done (skipped), 1 to run" in r.stdout
     after = {row["run_id"]: row for row in read_csv(res / "experiments.csv")}
@@ -250,7 +252,7 @@ def test_report_tables_match_statistics_computed_from_the_csv(quick, tmp_path):
     report = tmp_path / "REPORT.md"
     report.write_text("# Report\n\nIntro text.\n\n" + T.BEGIN + "\nold tables\n" + T.END + "\n\nConclusions.\n")
     out = tmp_path / "tables.md"
-    r = cli("make_report_tables.py", "--csv", str(quick["res"] / "experiments.csv"), "--out", str(out),
+    r = cli("experiments.tables", "--csv", str(quick["res"] / "experiments.csv"), "--out", str(out),
             "--update-report", str(report))
     assert r.returncode == 0, r.stderr
     text = report.read_text()
@@ -269,7 +271,7 @@ def test_report_tables_match_statistics_computed_from_the_csv(quick, tmp_path):
     total = sum(float(r["wall_time_s"]) for r in rows)
     assert f"{len(rows)} runs" in text and f"total run wall time {total:.0f} s" in text
 
-    r = cli("make_report_tables.py", "--csv", str(quick["res"] / "experiments.csv"), "--check", str(report))
+    r = cli("experiments.tables", "--csv", str(quick["res"] / "experiments.csv"), "--check", str(report))
     assert r.returncode == 0 and "every table matches" in r.stdout, r.stdout + r.stderr
 
 
@@ -289,7 +291,7 @@ def test_tables_on_a_handmade_csv(tmp_path):
             _row("exp1_learning_rate", "lr=0.001", 0, 0.95, 0.955, loss=0.25, tr=0.97, va=0.95, wall=12),
             _row("exp1_learning_rate", "lr=0.001", 1, 0.5, 0.5, status="crashed")]   # not finished: ignored
     path = tmp_path / "e.csv"
-    E.write_results(path, [{k: E._cell(v) for k, v in r.items()} for r in rows])
+    E.write_results(path, [{k: _cell(v) for k, v in r.items()} for r in rows])
     block = T.render(E.read_results(path))
     t = T.parse_tables(block)
     # rows follow the grid's order (lr=0.001 before 0.01 before 1), whatever the CSV order
@@ -317,20 +319,20 @@ def test_check_reports_a_tampered_or_missing_number(quick, tmp_path):
     first_row = next(line for line in good.splitlines() if line.startswith("| lr=0.001"))
     problems = T.check_report(good.replace(first_row + "\n", ""), rows)
     assert len(problems) == 1 and "missing" in problems[0]
-    with pytest.raises(T.ReportError, match="tables:begin"):
+    with pytest.raises(CLIError, match="tables:begin"):
         T.check_report("no markers here", rows)
 
 
 def test_update_report_without_markers_fails_cleanly(quick, tmp_path):
     report = tmp_path / "REPORT.md"
     report.write_text("# Report without markers\n")
-    r = cli("make_report_tables.py", "--csv", str(quick["res"] / "experiments.csv"), "--out",
+    r = cli("experiments.tables", "--csv", str(quick["res"] / "experiments.csv"), "--out",
             str(tmp_path / "t.md"), "--update-report", str(report))
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "tables:begin" in lines[0]
     assert report.read_text() == "# Report without markers\n" and not (tmp_path / "t.md").exists()
-    r = cli("make_report_tables.py", "--csv", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "t.md"))
+    r = cli("experiments.tables", "--csv", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "t.md"))
     assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr
 
 

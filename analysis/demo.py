@@ -1,6 +1,6 @@
 """Draw a digit with the mouse and watch the network classify it as you draw.
 
-    python -m network.demo [--model models/best_model.npz] [--no-center]
+    python -m analysis.demo [--model models/best_model.npz] [--no-center]
 
 Left: a 28x28 canvas. Press and drag the left mouse button to paint, the right one to erase;
 "Clear" (or the c key) wipes it. Right: the 10 class probabilities, updated on every stroke
@@ -216,11 +216,10 @@ class DigitDemo:
 
 
 def main(argv=None):
-    from network.cli import OneLineParser
+    from network.cli import CLIError, OneLineParser, load_mnist_model, run_cli
     from network.io import ModelFileError
-    from network.model import NeuralNetwork
 
-    p = OneLineParser(prog="python -m network.demo",
+    p = OneLineParser(prog="python -m analysis.demo",
                       description="Draw a digit with the mouse; the network classifies it live.")
     p.add_argument("--model", default="models/best_model.npz",
                    help="model file written by train.py (default: %(default)s)")
@@ -229,23 +228,21 @@ def main(argv=None):
     p.add_argument("--brush-radius", type=float, default=1.6,
                    help="brush radius (half-intensity) in pixels (default: %(default)s)")
     args = p.parse_args(argv)
-    try:
-        model = NeuralNetwork.load(args.model)
+
+    def body():
+        model = load_mnist_model(args.model)
         if not args.brush_radius > 0:
-            raise ValueError(f"--brush-radius must be positive; got {args.brush_radius}")
+            raise CLIError(f"--brush-radius must be positive; got {args.brush_radius}")
         import matplotlib.pyplot as plt
         demo = DigitDemo(model, center=not args.no_center, brush_radius=args.brush_radius)
-    except (ModelFileError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    backend = plt.get_backend().lower()
-    if backend in ("agg", "pdf", "ps", "svg", "cairo", "template") or "inline" in backend:
-        print(f"error: matplotlib backend {backend!r} cannot open a window; run on a display "
-              "or set MPLBACKEND (e.g. TkAgg, QtAgg)", file=sys.stderr)
-        return 2
-    demo.fig.canvas.manager.set_window_title("MNIST digit demo")
-    plt.show()
-    return 0
+        backend = plt.get_backend().lower()
+        if backend in ("agg", "pdf", "ps", "svg", "cairo", "template") or "inline" in backend:
+            raise CLIError(f"matplotlib backend {backend!r} cannot open a window; run on a display "
+                           "or set MPLBACKEND (e.g. TkAgg, QtAgg)")
+        demo.fig.canvas.manager.set_window_title("MNIST digit demo")
+        plt.show()
+
+    return run_cli(body, errors=(ModelFileError, ValueError))
 
 
 if __name__ == "__main__":

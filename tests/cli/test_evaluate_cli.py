@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PNGS = ("confusion_matrix.png", "misclassified.png", "first_layer_weights.png")
 
 
@@ -133,7 +133,7 @@ def test_bad_subset(value):
 
 @pytest.fixture(scope="module")
 def mnist_test():
-    from network.data import DataError, load_mnist
+    from data import DataError, load_mnist
 
     try:
         _, test = load_mnist(progress=False)
@@ -143,7 +143,7 @@ def mnist_test():
 
 
 def test_good_run(tmp_path, good_model, mnist_test):
-    from network.data import preprocess
+    from data import preprocess
     from network.model import NeuralNetwork
 
     n = 500

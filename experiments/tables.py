@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """Markdown results tables from results/experiments.csv, for REPORT.md.
 
-    python make_report_tables.py                              # -> results/experiment_tables.md
-    python make_report_tables.py --update-report REPORT.md    # also rewrite REPORT.md's table block
-    python make_report_tables.py --check REPORT.md            # exit 1 if REPORT.md disagrees with the CSV
+    python -m experiments.tables                              # -> results/experiment_tables.md
+    python -m experiments.tables --update-report REPORT.md    # also rewrite REPORT.md's table block
+    python -m experiments.tables --check REPORT.md            # exit 1 if REPORT.md disagrees with the CSV
 
 One table per experiment, one row per configuration (and per epochs / training-set size, should the
 CSV hold runs of several lengths). Every number is computed from the CSV rows of that configuration:
@@ -28,6 +27,9 @@ import sys
 from collections import OrderedDict
 from pathlib import Path
 
+from experiments.store import mean_std, to_float
+from network.cli import CLIError
+
 BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
 COLUMNS = ("Setting", "Runs", "Best val acc (%)", "Test acc (%)", "Best epoch", "Final train loss",
            "Train − val gap (pp)", "Epochs", "Train images", "Wall time / run (s)")
@@ -35,40 +37,20 @@ NONE = "—"
 HEADING = re.compile(r"^###\s+.*`([A-Za-z0-9_.-]+)`\s*$")
 
 
-class ReportError(ValueError):
-    """Missing CSV, markers or tables; one-line message."""
-
-
 # --------------------------------------------------------------------------- statistics
-
-def _f(s):
-    try:
-        return float(s)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def mean_std(values):
-    """(mean, sample std ddof=1 or NaN for a single value, count) over the finite values."""
-    v = [x for x in values if math.isfinite(x)]
-    if not v:
-        return math.nan, math.nan, 0
-    m = sum(v) / len(v)
-    s = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else math.nan
-    return m, s, len(v)
-
 
 def summarize(rows):
     """[(experiment, title, question, [group, ...])] in the grid's order; a group is a dict of the
     setting, its run counts and (mean, std, n) statistics."""
-    from network.experiments import EXPERIMENTS, FINISHED
+    from experiments.grid import EXPERIMENTS
+    from experiments.store import FINISHED
     order = {name: i for i, name in enumerate(EXPERIMENTS)}
     label_order = {name: [lbl for lbl, _ in e.resolved()] for name, e in EXPERIMENTS.items()}
     groups = OrderedDict()
     for r in rows:
         if r.get("status") not in FINISHED:
             continue
-        key = (r["experiment"], r["setting"], int(_f(r["epochs"])), int(_f(r["n_train"])))
+        key = (r["experiment"], r["setting"], int(to_float(r["epochs"])), int(to_float(r["n_train"])))
         groups.setdefault(key, []).append(r)
 
     def sort_key(key):
@@ -81,14 +63,14 @@ def summarize(rows):
     for key in sorted(groups, key=sort_key):
         exp, label, epochs, n_train = key
         g = groups[key]
-        pct = lambda col: mean_std([100 * _f(r[col]) for r in g])  # noqa: E731
+        pct = lambda col: mean_std([100 * to_float(r[col]) for r in g])  # noqa: E731
         stats = {"setting": label, "runs": len(g), "diverged": sum(r["status"] == "diverged" for r in g),
                  "val": pct("best_val_acc"), "test": pct("test_acc"),
-                 "best_epoch": mean_std([_f(r["best_epoch"]) for r in g]),
-                 "train_loss": mean_std([_f(r["final_train_loss"]) for r in g]),
-                 "gap": mean_std([100 * (_f(r["final_train_acc"]) - _f(r["final_val_acc"])) for r in g]),
+                 "best_epoch": mean_std([to_float(r["best_epoch"]) for r in g]),
+                 "train_loss": mean_std([to_float(r["final_train_loss"]) for r in g]),
+                 "gap": mean_std([100 * (to_float(r["final_train_acc"]) - to_float(r["final_val_acc"])) for r in g]),
                  "epochs": epochs, "n_train": n_train,
-                 "wall": mean_std([_f(r["wall_time_s"]) for r in g])}
+                 "wall": mean_std([to_float(r["wall_time_s"]) for r in g])}
         tables.setdefault(exp, []).append(stats)
     out = []
     for exp, gs in tables.items():
@@ -117,9 +99,9 @@ def _cells(g):
 
 def grid_line(rows):
     """One sentence with the whole grid's run count and summed wall time, from the CSV."""
-    from network.experiments import FINISHED
+    from experiments.store import FINISHED
     done = [r for r in rows if r.get("status") in FINISHED]
-    total = sum(_f(r["wall_time_s"]) for r in done if math.isfinite(_f(r["wall_time_s"])))
+    total = sum(to_float(r["wall_time_s"]) for r in done if math.isfinite(to_float(r["wall_time_s"])))
     div = sum(r["status"] == "diverged" for r in done)
     exps = len({r["experiment"] for r in done})
     return (f"Whole grid: {len(done)} runs ({div} diverged) in {exps} experiments; "
@@ -128,8 +110,8 @@ def grid_line(rows):
 
 def render(rows, plots_prefix="plots/"):
     """The markdown block: one table per experiment, then the whole-grid line."""
-    from network.experiments import PLOT_FILES
-    parts = ["<!-- generated by make_report_tables.py from results/experiments.csv; do not edit by hand -->", ""]
+    from experiments.plots import PLOT_FILES
+    parts = ["<!-- generated by python -m experiments.tables from results/experiments.csv; do not edit by hand -->", ""]
     for exp, title, question, groups in summarize(rows):
         parts.append(f"### {title} — `{exp}`")
         parts.append("")
@@ -173,7 +155,7 @@ def parse_tables(text):
             try:
                 key = (exp, row["Setting"], int(row["Epochs"]), int(row["Train images"].replace(",", "")))
             except (KeyError, ValueError):
-                raise ReportError(f"table row under `{exp}` lacks Setting/Epochs/Train images: {s!r}") from None
+                raise CLIError(f"table row under `{exp}` lacks Setting/Epochs/Train images: {s!r}") from None
             out[key] = row
     return out
 
@@ -188,10 +170,10 @@ def parse_number(cell):
 
 
 def report_block(text, name="report"):
-    """The text between the markers; ReportError if they are missing or out of order."""
+    """The text between the markers; CLIError if they are missing or out of order."""
     i, j = text.find(BEGIN), text.find(END)
     if i < 0 or j < 0 or j < i:
-        raise ReportError(f"{name} has no '{BEGIN}' ... '{END}' block; add the two marker lines where "
+        raise CLIError(f"{name} has no '{BEGIN}' ... '{END}' block; add the two marker lines where "
                           "the tables belong")
     return text[i + len(BEGIN):j]
 
@@ -228,10 +210,11 @@ def update_report(text, block, name="report"):
 # --------------------------------------------------------------------------- CLI
 
 def main(argv=None):
-    from network.cli import OneLineParser
-    from network.experiments import ExperimentError, read_results
+    from experiments.grid import ExperimentError
+    from experiments.store import read_results
+    from network.cli import OneLineParser, run_cli
     from network.io import atomic_write
-    p = OneLineParser(description=__doc__)
+    p = OneLineParser(prog="python -m experiments.tables", description=__doc__)
     p.add_argument("--csv", default="results/experiments.csv", help="results CSV (default %(default)s)")
     p.add_argument("--out", default="results/experiment_tables.md", help="tables file (default %(default)s)")
     p.add_argument("--update-report", metavar="REPORT", default=None,
@@ -239,12 +222,13 @@ def main(argv=None):
     p.add_argument("--check", metavar="REPORT", default=None,
                    help="only check this report's tables against the CSV; exit 1 on any difference")
     a = p.parse_args(argv)
-    try:
+
+    def body():
         if not Path(a.csv).exists():
-            raise ReportError(f"{a.csv} does not exist; run `python experiments.py` first")
+            raise CLIError(f"{a.csv} does not exist; run `python -m experiments` first")
         rows = read_results(a.csv)
         if not any(r.get("status") in ("ok", "diverged") for r in rows):
-            raise ReportError(f"{a.csv} holds no finished runs")
+            raise CLIError(f"{a.csv} holds no finished runs")
         if a.check:
             text = _read(a.check)
             problems = check_report(text, rows, a.check)
@@ -252,31 +236,30 @@ def main(argv=None):
                 print(line)
             if problems:
                 print(f"{len(problems)} difference(s); regenerate with "
-                      f"`python make_report_tables.py --update-report {a.check}`", file=sys.stderr)
+                      f"`python -m experiments.tables --update-report {a.check}`", file=sys.stderr)
                 return 1
             print(f"{a.check}: every table matches {a.csv}")
             return 0
         block = render(rows)
         new_report = update_report(_read(a.update_report), block, a.update_report) if a.update_report else None
-    except (ReportError, ExperimentError) as e:
-        p.exit(2, f"error: {e}\n")
-    try:
-        atomic_write(a.out, lambda f: f.write(("## Experiment results\n\n" + block).encode()))
-        print(f"tables: {a.out}")
-        if new_report is not None:
-            atomic_write(a.update_report, lambda f: f.write(new_report.encode()))
-            print(f"updated the table block of {a.update_report}")
-    except OSError as e:
-        print(f"error: cannot write output ({e.strerror or e}: {e.filename or ''})", file=sys.stderr)
-        return 2
-    return 0
+        try:
+            atomic_write(a.out, lambda f: f.write(("## Experiment results\n\n" + block).encode()))
+            print(f"tables: {a.out}")
+            if new_report is not None:
+                atomic_write(a.update_report, lambda f: f.write(new_report.encode()))
+                print(f"updated the table block of {a.update_report}")
+        except OSError as e:
+            raise CLIError(f"cannot write output ({e.strerror or e}: {e.filename or ''})") from None
+        return 0
+
+    return run_cli(body, errors=(ExperimentError,))
 
 
 def _read(path):
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as e:
-        raise ReportError(f"cannot read {path} ({e.strerror or e})") from None
+        raise CLIError(f"cannot read {path} ({e.strerror or e})") from None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""network.analysis and analysis_figures.py: saliency against float64 finite differences, hidden
+"""The analysis package and `python -m analysis`: saliency against float64 finite differences, hidden
 activations against a NumPy forward pass, dead/saturated units on constructed networks, plots,
 and the CLI (files written on success, one-line exit-2 errors otherwise)."""
 import json
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_gradients_close, numerical_gradient
+from helpers import assert_gradients_close, numerical_gradient
 
-from network import analysis as A
+import analysis as A
 from network.model import NeuralNetwork
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 F = {"relu": lambda z: np.maximum(z, 0.0), "tanh": np.tanh, "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z))}
 
@@ -203,7 +203,7 @@ def test_plot_saliency(tmp_path, rng):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "analysis_figures.py", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "analysis", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -216,7 +216,7 @@ def assert_clean_failure(proc, *fragments):
 
 
 def test_cli_writes_figures_and_stats(tmp_path):
-    from network.data import load_mnist, preprocess
+    from data import load_mnist, preprocess
 
     model_path = tmp_path / "tiny.npz"
     net = NeuralNetwork([784, 16, 10], seed=3)
