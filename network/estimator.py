@@ -202,7 +202,8 @@ class KernelMLPClassifier(ClassifierMixin, BaseEstimator):
         X = X if X.flags.writeable else X.copy()  # the compiled kernels are specialised for writeable arrays
         check_classification_targets(y)
         if fresh or not incremental:
-            new = unique_labels(y if classes is None or not fresh else classes)
+            labels = y if classes is None or not fresh else np.asarray(classes)
+            new = np.unique(labels) if unique_labels(labels) is not None else None  # rejects mixed types
             if not fresh and (len(new) != len(self.classes_) or np.any(new != self.classes_)):
                 raise ValueError(f"warm_start needs y to have the classes of the previous fit "
                                  f"{self.classes_.tolist()}; y has {new.tolist()}")
