@@ -5,8 +5,8 @@ project's Numba kernels (through NeuralNetwork's public API only).
     clf = KernelMLPClassifier(hidden_layer_sizes=(128, 64), random_state=0).fit(X, y)
 
 Parameters keep MLPClassifier's names and meanings where the project has the feature; the
-mapping is in the class docstring. Saving to and loading from the project's .npz model files
-(never pickles) lives in network/estimator_io.py; `save` / `load` here call it.
+mapping is in the class docstring, the checks in network/estimator_params.py. Saving to and
+loading from the project's .npz model files (never pickles) lives in network/estimator_io.py.
 """
 import numbers
 import warnings
@@ -19,36 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from network import estimator_io
-
-ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "sigmoid": "sigmoid"}
-SOLVERS = ("sgd", "adam")
-LEARNING_RATES = ("constant", "invscaling", "adaptive", "cosine", "onecycle")
-
-
-def _number(name, value, low, high, low_open=False, high_open=False, integer=False):
-    """`value` checked to lie in the interval; a message that names the parameter otherwise."""
-    kinds = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kinds) and not isinstance(value, bool) and np.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-    if not ok:
-        lb, rb = "(" if low_open else "[", ")" if high_open else "]"
-        kind = "an integer" if integer else "a finite number"
-        raise ValueError(f"{name} must be {kind} in {lb}{low}, {high}{rb}; got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _choice(name, value, choices, hint=""):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}{hint}")
-    return value
-
-
-def _flag(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False; got {value!r}")
-    return bool(value)
-
+from network import estimator_io, estimator_params
 
 class KernelMLPClassifier(ClassifierMixin, BaseEstimator):
     """Multi-layer perceptron classifier trained by the project's compiled kernels.
@@ -119,54 +90,6 @@ class KernelMLPClassifier(ClassifierMixin, BaseEstimator):
         self.dtype = dtype
 
     # ------------------------------------------------------------ parameters
-    def _settings(self):
-        """Every parameter checked; a dict of resolved values (raises ValueError on a bad one)."""
-        hidden = self.hidden_layer_sizes
-        hidden = [hidden] if isinstance(hidden, numbers.Integral) else hidden
-        try:
-            hidden = list(hidden)
-        except TypeError:
-            hidden = None
-        if hidden is None or any(not isinstance(h, numbers.Integral) or isinstance(h, bool) or h < 1
-                                 for h in hidden):
-            raise ValueError(f"hidden_layer_sizes must be a tuple of positive integers, e.g. (128, 64); "
-                             f"got {self.hidden_layer_sizes!r}")
-        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            _number("batch_size ('auto' or)", self.batch_size, 1, np.inf, integer=True)
-        try:
-            dtype = np.dtype(self.dtype)
-        except TypeError:
-            dtype = None
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
-        rs = self.random_state
-        if rs is not None and not isinstance(rs, (numbers.Integral, np.random.RandomState)) or \
-                isinstance(rs, numbers.Integral) and not 0 <= rs < 2 ** 63:
-            raise ValueError(f"random_state must be None, a non-negative integer or a "
-                             f"numpy.random.RandomState; got {rs!r}")
-        return dict(
-            hidden=[int(h) for h in hidden], dtype=dtype,
-            activation=ACTIVATIONS[_choice("activation", self.activation, tuple(ACTIVATIONS),
-                                           " (the kernels implement relu, tanh and logistic/sigmoid)")],
-            solver=_choice("solver", self.solver, SOLVERS, " (the kernels implement sgd and adam; no lbfgs)"),
-            learning_rate=_choice("learning_rate", self.learning_rate, LEARNING_RATES),
-            alpha=_number("alpha", self.alpha, 0, np.inf),
-            lr=_number("learning_rate_init", self.learning_rate_init, 0, np.inf, low_open=True),
-            power_t=_number("power_t", self.power_t, 0, np.inf),
-            max_iter=_number("max_iter", self.max_iter, 1, np.inf, integer=True),
-            tol=_number("tol", self.tol, 0, np.inf),
-            momentum=_number("momentum", self.momentum, 0, 1),
-            validation_fraction=_number("validation_fraction", self.validation_fraction, 0, 1,
-                                        low_open=True, high_open=True),
-            beta_1=_number("beta_1", self.beta_1, 0, 1, high_open=True),
-            beta_2=_number("beta_2", self.beta_2, 0, 1, high_open=True),
-            epsilon=_number("epsilon", self.epsilon, 0, np.inf, low_open=True),
-            n_iter_no_change=_number("n_iter_no_change", self.n_iter_no_change, 1, np.inf, integer=True),
-            dropout=_number("dropout", self.dropout, 0, 1, high_open=True),
-            augment_shift=_number("augment_shift", self.augment_shift, 0, 27, integer=True),
-            shuffle=_flag("shuffle", self.shuffle), early_stopping=_flag("early_stopping", self.early_stopping),
-            warm_start=_flag("warm_start", self.warm_start))
-
     def _seed(self):
         rs = self.random_state
         if isinstance(rs, numbers.Integral):
@@ -193,7 +116,7 @@ class KernelMLPClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, classes, incremental=True)
 
     def _fit(self, X, y, classes, incremental):
-        s = self._settings()
+        s = estimator_params.settings(self)
         fresh = not hasattr(self, "network_") or not (incremental or s["warm_start"])
         if incremental and fresh and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit "
@@ -259,9 +182,8 @@ class KernelMLPClassifier(ClassifierMixin, BaseEstimator):
         name = s["learning_rate"]
         if name in ("cosine", "onecycle"):
             from network.training import lr_schedule
-            rates = lr_schedule(name, s["lr"], s["max_iter"], n_batches)
-            e = min(epoch, s["max_iter"] - 1)
-            return rates[e * n_batches:(e + 1) * n_batches] if epoch < s["max_iter"] else rates[-1]
+            rates = lr_schedule(name, s["lr"], s["max_iter"], n_batches)  # beyond max_iter: its last rate
+            return rates[epoch * n_batches:(epoch + 1) * n_batches] if epoch < s["max_iter"] else rates[-1]
         if s["solver"] == "sgd" and name == "invscaling":
             self._sgd_lr = s["lr"] / (self.t_ + 1) ** s["power_t"]
         return self._sgd_lr if s["solver"] == "sgd" else s["lr"]

@@ -172,6 +172,10 @@ def test_partial_fit_warm_start_and_messages():
     assert clf.n_iter_ == 2 and clf.classes_.tolist() == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="not in classes_"):
         clf.partial_fit(X, y + 10)
+    cyc = KernelMLPClassifier((8,), learning_rate="onecycle", max_iter=2, random_state=0)
+    for _ in range(3):  # past max_iter the schedule stays at its last rate
+        cyc.partial_fit(X, y, classes=[0, 1, 2])
+    assert cyc.n_iter_ == 3 and np.isfinite(cyc.loss_)
     warm = KernelMLPClassifier((8,), warm_start=True, max_iter=5, random_state=0).fit(X, y)
     first = list(warm.loss_curve_)
     warm.fit(X, y)
