@@ -97,7 +97,7 @@ def load(cls, path):
         batch = run.get("batch_size", 200)
         solver = "adam" if cfg["optimizer"] == "adam" else "sgd"
         est.set_params(hidden_layer_sizes=tuple(sizes[1:-1]), activation=cfg["activation"], solver=solver,
-                       momentum=cfg["momentum"] if cfg["optimizer"] == "momentum" else 0.0,
+                       momentum={"momentum": cfg["momentum"], "sgd": 0.0}.get(cfg["optimizer"], 0.9),
                        alpha=cfg["l2"] * batch, batch_size=batch, beta_1=cfg["beta1"], beta_2=cfg["beta2"],
                        epsilon=cfg["eps"], dropout=cfg["dropout"], dtype=cfg["dtype"], random_state=cfg["seed"])
         for key, param in (("lr", "learning_rate_init"), ("schedule", "learning_rate"), ("epochs", "max_iter"),
