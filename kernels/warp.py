@@ -46,6 +46,8 @@ from numba import njit
 
 from kernels.dropout import hash_uniform
 
+# Proposed defaults, the amounts of issue 11's PyTorch runs: degrees, fraction, factor, whole px
+DEFAULT_MAX_ROTATION, DEFAULT_MAX_SCALE, DEFAULT_MAX_SHEAR, DEFAULT_MAX_SHIFT = 10.0, 0.1, 0.15, 2
 CENTRE = 13.5                 # image centre (row and column) in pixel coordinates
 PARAM_STRIDE = 8              # hash counters per image: counter * PARAM_STRIDE + j, j < 8
 # columns of a parameter row (N, N_PARAMS)

@@ -316,3 +316,16 @@ def test_field_bank_rejects_bad_arguments():
         field_bank(0, 2, sigma=-1.0)
     with pytest.raises(ValueError):
         field_bank(0, 2, amplitude=float("nan"))
+
+
+def test_augmentation_examples_figure(tmp_path):
+    from analysis_warp_examples import augmentation_grid, draw_augmentation_examples
+    digit = np.zeros((28, 28))
+    digit[6:22, 12:16] = 1.0                              # a "1", no MNIST needed
+    grid = augmentation_grid(digit, seed=0, n_draws=5)
+    assert grid.shape == (4, 5, 28, 28)
+    np.testing.assert_array_equal(grid[0], np.broadcast_to(digit, (5, 28, 28)))   # none
+    assert all(np.abs(grid[i] - digit).max() > 0.5 for i in (1, 2, 3))
+    assert np.abs(grid[3] - grid[2]).max() > 0.1          # the field changes the affine draw
+    path = draw_augmentation_examples(tmp_path / "aug.png", image=digit, n_draws=5)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
