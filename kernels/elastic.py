@@ -26,7 +26,7 @@ from numba import njit
 from kernels.dropout import hash_uniform
 
 # Proposed defaults: smoothing width and RMS displacement length (px, as in issue 11's PyTorch
-# runs) and the bank size (1024 float32 fields = 6.4 MB; made in 0.3-0.6 s, one thread, busy machine)
+# runs) and the bank size (1024 float32 fields = 6.4 MB, made in 0.3-0.6 s on one busy core)
 DEFAULT_SIGMA, DEFAULT_AMPLITUDE, DEFAULT_N_FIELDS = 4.0, 1.5, 1024
 
 
