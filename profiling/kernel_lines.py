@@ -13,8 +13,7 @@ timer interrupt; no hardware counters needed) about 1000 times a second; gdb, at
 afterwards, maps each sampled address to file:line through the line tables LLVM registered with
 its JIT interface. Each source line then gets its share of all samples; code LLVM inlined from a
 helper (nn_block into matmul_nn_fast, say) is charged to the helper's own lines, and each function
-that got samples is printed with its source. `--sampler gdb` interrupts the process with gdb
-instead of perf (Profila's approach; ~50 samples a second).
+that got samples is printed with its source.
 
 A sample is where the CPU was when the timer fired: lines that stall (a load missing the cache)
 collect more samples than their instruction count suggests, as they should. At ~1000 Hz for 3 s,
@@ -111,9 +110,9 @@ def report(title, header, per_line, outside, total, min_share=0.0):
     return "\n".join(out) + "\n"
 
 
-def profile(target, batch=64, seconds=3.0, hz=999, sampler="perf", normal_time=True):
+def profile(target, batch=64, seconds=3.0, hz=999, normal_time=True):
     """(text, per_line, outside, total) of one profiling run."""
-    for tool in ("gdb",) + (("perf",) if sampler == "perf" else ()):
+    for tool in ("gdb", "perf"):
         if not sampling.available(tool):
             raise RuntimeError(f"{tool} is not installed; it is needed to sample compiled code")
     base = None
@@ -125,19 +124,15 @@ def profile(target, batch=64, seconds=3.0, hz=999, sampler="perf", normal_time=T
     log(f"compiling {target} with line tables in a child process ...")
     proc, info = sampling.start_child(target, batch, tmp)
     try:
-        log(f"sampling pid {info['pid']} with {sampler} for {seconds:g} s ...")
-        if sampler == "perf":
-            samples = sampling.perf_samples(info["pid"], seconds, hz, tmp)
-        else:
-            samples = sampling.gdb_samples(info["pid"], int(seconds * 50), 0.02, tmp)
+        log(f"sampling pid {info['pid']} with perf for {seconds:g} s ...")
+        samples = sampling.perf_samples(info["pid"], seconds, hz, tmp)
         log(f"{len(samples)} samples; mapping addresses to lines with gdb ...")
         lines = sampling.gdb_lines(info["pid"], [ip for _t, ip, _d in samples], tmp)
     finally:
         sampling.stop_child(proc)
     per_line, outside = attribute(samples, lines)
     threads = len({t for t, _ip, _d in samples})
-    how = (f"perf record -e cpu-clock:u -F {hz} (software timer), {seconds:g} s" if sampler == "perf"
-           else f"gdb interrupts every 20 ms, {seconds:g} s")
+    how = f"perf record -e cpu-clock:u -F {hz} (software timer), {seconds:g} s"
     header = [f"arguments: {', '.join(info['args'])}",
               f"sampler: {how}; {threads} thread(s) sampled; addresses mapped to lines by gdb "
               "through the DWARF line tables of a debuginfo build (numba's debug-only changes "
@@ -160,7 +155,6 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=64, help="batch size of the training shape (64)")
     ap.add_argument("--seconds", type=float, default=3.0, help="sampling time (3)")
     ap.add_argument("--hz", type=int, default=999, help="perf sampling frequency (999)")
-    ap.add_argument("--sampler", choices=("perf", "gdb"), default="perf")
     ap.add_argument("--out", help="output file (default results/kernel_lines_NAME.txt)")
     a = ap.parse_args(argv)
     if ":" not in a.name:
@@ -171,7 +165,7 @@ def main(argv=None):
     out = a.out or os.path.join(RESULTS_DIR, f"kernel_lines_{short}.txt")
     t0 = time.perf_counter()
     try:
-        text, *_ = profile(a.name, a.batch, a.seconds, a.hz, a.sampler)
+        text, *_ = profile(a.name, a.batch, a.seconds, a.hz)
     except RuntimeError as e:
         print(f"kernel_lines: {e}", file=sys.stderr)
         return 2

@@ -65,11 +65,14 @@ def measure_ceilings(quick, threads):
             log(f"  note: {key} on all cores measured below one core (busy machine?); the "
                 f"one-core figure is used as the machine's ceiling")
             ceil[f"{key}_all"] = ceil[f"{key}_1"]
+            ceil.setdefault("clamped", []).append(key)
     fma = ", ".join(f"{k} x{v}" for k, v in C.fma_instructions().items())
+    peak_note = ("; measured below one core, one-core figure used"
+                 if "peak" in ceil.get("clamped", ()) else "")
     rows = [dict(kind="machine", name=m["cpu"], note=f"{m['isa']}; {m['cores']} cores; numba "
                  f"{threads} threads; L2 {m['l2_per_core'] >> 10} KiB/core; L3 {m['l3'] >> 20} MiB"
                  + ("; --quick (smoke-test sizes)" if quick else ""))]
-    for key, note in (("peak_all", f"register-only FMA kernel, all cores: {fma}"),
+    for key, note in (("peak_all", f"register-only FMA kernel, all cores: {fma}{peak_note}"),
                       ("peak_1", "register-only FMA kernel, one core"),
                       ("sgemm", f"OpenBLAS np.dot float32 {256 if quick else 2048}^3, reference")):
         rows.append(dict(kind="ceiling", name=key, gflops=ceil[key], note=note))
@@ -77,7 +80,9 @@ def measure_ceilings(quick, threads):
         for scope in ("all", "1"):
             rows.append(dict(kind="ceiling", name=f"{lv}_{scope}", gbs=ceil[f"{lv}_{scope}"],
                              note=f"triad, {_footprint(sizes, lv, scope, threads) >> 10} KiB "
-                                  f"in all, {'all threads' if scope == 'all' else 'one thread'}"))
+                                  f"in all, {'all threads' if scope == 'all' else 'one thread'}"
+                                  + ("; measured below one thread, one-thread figure used"
+                                     if scope == "all" and lv in ceil.get("clamped", ()) else "")))
     ceil["l2_1"], ceil["l2_all"], ceil["l3"] = m["l2_per_core"], m["l2_per_core"] * threads, m["l3"]
     return rows, ceil
 

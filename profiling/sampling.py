@@ -3,7 +3,6 @@
     start_child(target, batch, tmp)   a child Python process calling the kernel in a compiled loop,
                                       built with DWARF line tables; returns (Popen, ready-info)
     perf_samples(pid, seconds, hz)    [(tid, ip, dso)] from `perf record -e cpu-clock:u`
-    gdb_samples(pid, n, interval)     [(tid, ip, "")] by interrupting the process with gdb n times
     gdb_lines(pid, ips)               {ip: (file, line)} through gdb's JIT interface
 
 How the child is built: Numba's `debug=True` (or NUMBA_DEBUGINFO=1) changes the machine code
@@ -133,23 +132,6 @@ def perf_samples(pid, seconds, hz, tmp):
     return samples
 
 
-_GDB_SAMPLER = r'''
-import gdb, json, os, signal, threading
-gdb.execute("set pagination off")
-gdb.execute("handle SIGINT stop noprint nopass")
-out = []
-pid = gdb.selected_inferior().pid
-for _ in range({n}):
-    threading.Timer({interval}, lambda: os.kill(pid, signal.SIGINT)).start()
-    gdb.execute("continue", to_string=True)
-    for th in gdb.selected_inferior().threads():
-        th.switch()
-        out.append((th.ptid[1], int(gdb.newest_frame().pc())))
-with open({path!r}, "w") as f:
-    json.dump(out, f)
-gdb.execute("detach")
-'''
-
 _GDB_MAPPER = r'''
 import gdb, json
 ips = json.load(open({src!r}))
@@ -170,17 +152,6 @@ def _gdb(pid, script, tmp, timeout):
     run = subprocess.run(["gdb", "-nx", "-batch", "-p", str(pid), "-x", path],
                          capture_output=True, text=True, timeout=timeout)
     return run
-
-
-def gdb_samples(pid, n, interval, tmp):
-    """[(tid, ip, '')]: interrupt the process n times, `interval` seconds apart, and read every
-    thread's program counter (the Profila approach; slower: each stop costs ~10 ms)."""
-    path = os.path.join(tmp, "gdb_samples.json")
-    run = _gdb(pid, _GDB_SAMPLER.format(n=n, interval=interval, path=path), tmp, 60 + n)
-    if not os.path.exists(path):
-        raise RuntimeError(f"gdb sampling failed: {run.stderr.strip()[-500:]}")
-    with open(path) as f:
-        return [(tid, ip, "") for tid, ip in json.load(f)]
 
 
 def gdb_lines(pid, ips, tmp):
