@@ -1,6 +1,6 @@
 """One MNIST training digit under a dozen random draws of each augmentation kind.
 
-    python analysis_warp_examples.py [OUT.png]          # default plots/augmentation_examples.png
+    python -m analysis.augmentation [OUT.png]           # default plots/augmentation_examples.png
 
 Rows: none, whole-pixel shifts, affine warps, affine + elastic warps (kernels/warp.py with the
 proposed default amounts). Draw k of every row uses the same counter, so the affine and elastic

@@ -319,7 +319,7 @@ def test_field_bank_rejects_bad_arguments():
 
 
 def test_augmentation_examples_figure(tmp_path):
-    from analysis_warp_examples import augmentation_grid, draw_augmentation_examples
+    from analysis.augmentation import augmentation_grid, draw_augmentation_examples
     digit = np.zeros((28, 28))
     digit[6:22, 12:16] = 1.0                              # a "1", no MNIST needed
     grid = augmentation_grid(digit, seed=0, n_draws=5)
