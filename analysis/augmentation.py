@@ -51,7 +51,7 @@ def draw_augmentation_examples(out_path=DEFAULT_OUT, image=None, seed=0, n_draws
 
     from network.plots import save_figure
     if image is None:
-        from network.data import load_mnist, preprocess
+        from data import load_mnist, preprocess
         (x_train, _), _ = load_mnist(progress=False)
         image = preprocess(x_train[:1], np.float64)[0]
     grid = augmentation_grid(image, seed, n_draws)

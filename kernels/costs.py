@@ -120,15 +120,21 @@ COSTS = {
         s * (d[0] * d[2] + d[0] * d[1] + 3 * d[1] * d[2])),
         "layer 1, SGD: the product dZ.T @ H and 4 FLOPs a weight (w -= lr (g + l2 w)); reads dZ, "
         "H, WT, writes dWT and WT"),
-    "bias_forward": Cost(_hidden, lambda d, s: (d[0] * d[1], s * (2 * d[0] * d[1] + d[1])),
+    # bias kernels take layer dims (N, K, M); only N and M = 128 (hidden 1) matter
+    "bias_forward": Cost(_layer1, lambda d, s: (d[0] * d[2], s * (2 * d[0] * d[2] + d[2])),
                          "hidden 1 (N,128): one add per element; reads b and out, writes out"),
-    "bias_backward": Cost(_hidden, lambda d, s: (d[0] * d[1], s * (d[0] * d[1] + d[1])),
+    "bias_backward": Cost(_layer1, lambda d, s: (d[0] * d[2], s * (d[0] * d[2] + d[2])),
                           "hidden 1 (N,128): one add per element; reads dY, writes db"),
-    "bias_grad_step": Cost(_hidden, lambda d, s: (d[0] * d[1] + 4 * d[1], s * (d[0] * d[1] + 3 * d[1])),
+    "bias_grad_step": Cost(_layer1, lambda d, s: (d[0] * d[2] + 4 * d[2], s * (d[0] * d[2] + 3 * d[2])),
                            "hidden 1, SGD: N*M adds for db, 4 FLOPs a bias; reads dZ, b, writes db, b"),
     # --- activations on hidden 1 (N,128)
     "relu_forward": Cost(_hidden, _elementwise(1, 2), "1 max per element; reads z, writes out"),
     "relu_backward": Cost(_hidden, _elementwise(1, 3), "1 select per element; reads z, dout, writes dz"),
+    "activation_forward": Cost(_hidden, _elementwise(1, 2),
+                               "the generic kernel the named ones call, costed as relu (the training "
+                               "default): 1 max per element; reads z, writes out"),
+    "activation_backward": Cost(_hidden, _elementwise(1, 3),
+                                "as relu_backward: 1 select per element; reads z, dout, writes dz"),
     "tanh_forward": Cost(_hidden, _elementwise(1, 2), "1 tanh per element; reads z, writes out"),
     "tanh_backward": Cost(_hidden, _elementwise(3, 3),
                           "dout (1 - a^2): 3 per element; reads a, dout, writes dz"),
@@ -170,6 +176,9 @@ COSTS = {
     # --- data movement: no FLOPs, placed by bandwidth only
     "shift_images": Cost(lambda N: (N, SIZES[0]), lambda d, s: (0, 2 * s * d[0] * d[1] + 2 * INT * d[0]),
                          "a batch (N,784) translated: a copy, 0 FLOPs; reads x, the shifts, writes out"),
+    "transpose": Cost(lambda N: (N, SIZES[1]), lambda d, s: (0, 2 * s * d[0] * d[1]),
+                      "packs B.T for a short-sum A @ B.T (matmul_nt_fast below 128 terms), costed "
+                      "on an (N,128) activation: no FLOPs; reads and writes every element once"),
     "gather_rows": Cost(lambda N: (N, SIZES[0], N_TRAIN),
                         lambda d, s: (0, 2 * s * d[0] * d[1] + INT * d[0]),
                         "N rows of the (48000,784) training set, unshifted: a copy, 0 FLOPs; "
@@ -178,6 +187,7 @@ COSTS = {
 
 # Exported kernels with no entry, and why.
 NOT_COSTED = {
+    "layout": "integer offsets of the flat parameter arrays, computed once per network",
     "hash_uniform": "a scalar function of (seed, i) that dropout_forward calls per element",
     "train_epoch_compiled": "the whole epoch; profiling/bench_epoch.py measures it",
 }

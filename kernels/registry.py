@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 import kernels as K
+from kernels import elastic as EL
 from kernels import epoch as E
+from kernels import warp as W
 
 # Modules listed first keep the bare kernel name when another module defines the same name.
 _ORDER = ("matmul", "activations", "loss", "optim", "dropout", "augment", "tiles", "layers", "epoch")
@@ -170,8 +172,11 @@ EXAMPLES = {
                                                   np.int64(K.OPT_ADAM), LR, L2, MU, 0.9, 0.999, 1e-8, 10)),
     K.shift_images: ("input", lambda d, t, r: (_r(r, d, t, 0, 1), r.integers(-2, 3, d[0]),
                                                r.integers(-2, 3, d[0]), _e(d, t))),
-    K.gather_rows: ("input", lambda d, t, r: (_r(r, (4 * d[0], d[1]), t), r.permutation(4 * d[0])[:d[0]],
-                                              np.zeros(0, np.int64), np.zeros(0, np.int64), False, _e(d, t))),
+    # (N, K) or (N, K, n): N rows gathered from n (default 4N)
+    K.gather_rows: ("input", lambda d, t, r: (
+        _r(r, (d[2] if len(d) > 2 else 4 * d[0], d[1]), t, 0, 1),
+        r.permutation(d[2] if len(d) > 2 else 4 * d[0])[:d[0]], np.zeros(0, np.int64),
+        np.zeros(0, np.int64), False, _e(d[:2], t))),
     # single-threaded microkernels (the fast products split their output over threads in panels)
     K.nn_block: ("layer", lambda d, t, r: (_r(r, d[:2], t), _pad16(_r(r, d[1:], t)),
                                            _e((d[0], max(d[2], 16)), t), 0, d[0], 0, d[2])),
@@ -182,6 +187,20 @@ EXAMPLES = {
     K.matmul_nt_fast: ("layer", lambda d, t, r: (_r(r, (d[0], d[2]), t), _r(r, d[1:], t), _e(d[:2], t))),
     K.matmul_tn_fast: ("layer", lambda d, t, r: (_r(r, d[:2], t), _r(r, (d[0], d[2]), t), _e(d[1:], t))),
     K.transpose: ("hidden", lambda d, t, r: (_r(r, d, t), _e((d[1], d[0]), t))),
+    # augmentation warps (kernels/warp.py, kernels/elastic.py): images (N, 784), a bank of 4 fields
+    W.warp_images: ("input", lambda d, t, r: (_r(r, d, t, 0, 1), _warp_params(d[0], r), _fields(), _e(d, t))),
+    W.augment_images: ("input", lambda d, t, r: (_r(r, d, t, 0, 1), 7, np.arange(d[0], dtype=np.int64),
+                                                 10.0, 0.1, 0.15, 2, _fields(), _e(d, t))),
+    W.draw_params_batch: ("input", lambda d, t, r: (7, np.arange(d[0], dtype=np.int64), 10.0, 0.1, 0.15, 2,
+                                                    4, np.zeros((d[0], W.N_PARAMS)))),
+    W.augment_image: ("input", lambda d, t, r: (_r(r, d[1], t, 0, 1), 7, 3, 10.0, 0.1, 0.15, 2, _fields(),
+                                                _e(d[1], t), np.zeros(W.WORK_SIZE))),
+    W.warp_image: ("input", lambda d, t, r: (_r(r, d[1], t, 0, 1), 1.0, 0.0, 0.0, 1.0, 0.5, -0.5, _fields(),
+                                             1, _e(d[1], t), np.zeros(W.WORK_SIZE))),
+    W.draw_params: ("params", lambda d, t, r: (7, 3, 10.0, 0.1, 0.15, 2, 4)),
+    W.sampling_map: ("params", lambda d, t, r: (10.0, 1.1, 0.9, 0.1, 1, -1)),
+    EL.elastic_fields: ("params", lambda d, t, r: (7, 4.0, 1.5, np.zeros((4, 2, 28, 28)))),
+    EL.gaussian_taps: ("params", lambda d, t, r: (4.0,)),
     # fused layers (weights held transposed, WT (M,K))
     K.linear_act_forward: ("layer", lambda d, t, r: (
         _r(r, d[:2], t), _r(r, (d[2], d[1]), t), _r(r, d[2], t), np.int64(K.ACT_RELU),
@@ -200,6 +219,20 @@ EXAMPLES = {
     K.layout: ("params", lambda d, t, r: (np.array([784, 128, 64, 10], np.int64),)),
     K.train_epoch_compiled: ("params", _epoch_args),
 }
+
+
+def _fields():
+    f = np.zeros((4, 2, 28, 28))
+    EL.elastic_fields(7, 4.0, 1.5, f)
+    return f
+
+
+def _warp_params(n, r):
+    p = np.zeros((n, W.N_PARAMS))
+    p[:, W.PARAM_SCALE_R] = p[:, W.PARAM_SCALE_C] = 1.0
+    p[:, W.PARAM_ROTATION] = r.uniform(-10, 10, n)
+    p[:, W.PARAM_FIELD] = r.integers(0, 4, n)
+    return p
 
 
 def example_args(kernel, dtype, dims=None, seed=0):

@@ -150,6 +150,14 @@ BENCH_EXEMPT = {
     K.layout: "integer offsets of the flat parameter arrays, computed once per network",
     K.train_epoch_compiled: "a whole epoch: timed by profiling.bench_epoch",
 }
+# The augmentation warps have no NumPy equivalent (their oracle is scipy.ndimage, in
+# tests/kernels/test_warp.py); they are timed inside the compiled epoch's gather.
+from kernels import elastic as _EL, warp as _W  # noqa: E402
+BENCH_EXEMPT.update({f: "augmentation warp: no NumPy equivalent to time against (scipy.ndimage is its "
+                        "test oracle); timed inside the compiled epoch"
+                     for f in (_W.warp_images, _W.augment_images, _W.draw_params_batch, _W.augment_image,
+                               _W.warp_image, _W.draw_params, _W.sampling_map, _EL.elastic_fields,
+                               _EL.gaussian_taps)})
 
 
 def case_for(kernel):

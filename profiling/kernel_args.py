@@ -1,7 +1,8 @@
 """Arguments for every costed kernel at its training shape, and a compiled loop to time it.
 
     args_for(name, batch, dtype)   (kernel, args): the kernel from `import kernels` and every one of
-                                   its arguments, at the dims kernels/costs.py gives for `batch`
+                                   its arguments (built by kernels/registry.py), at the dims
+                                   kernels/costs.py gives for `batch`
     compiled_loop(kernel, nargs)   an @njit loop(reps, *args) calling the kernel reps times
     time_per_call(kernel, args)    median seconds per call of that loop (compile time excluded)
 
@@ -20,77 +21,12 @@ import numpy as np
 
 import kernels
 from kernels.costs import COSTS
-
-LR, MU, L2 = 1e-6, 0.9, 0.0      # tiny steps: repeated calls leave the parameters almost unchanged
-ADAM = (0.9, 0.999, 1e-8, 1)     # beta1, beta2, eps, t
-
+from kernels.registry import EXAMPLES, example_args
 
 def kernel_constant(kernel, name, default):
     """A module constant (ACT_RELU, OPT_SGD...) of the module that defines `kernel`, wherever the
     kernels package puts it."""
     return kernel.py_func.__globals__.get(name, default)
-
-
-def _builders(N_, t, rng):
-    def r(*shape, lo=-1.0, hi=1.0):
-        return rng.uniform(lo, hi, shape).astype(t)
-
-    def e(*shape):
-        return np.zeros(shape, t)
-
-    def labels(n, c):
-        return rng.integers(0, c, n).astype(np.int64)
-
-    def prob(n, c):
-        p = rng.random((n, c)).astype(t) + t(0.01)
-        return p / p.sum(axis=1, keepdims=True)
-
-    relu = kernel_constant(kernels.linear_act_forward, "ACT_RELU", 1)
-    sgd = kernel_constant(kernels.optimizer_step, "OPT_SGD", 0)
-    b1, b2, eps, step = ADAM
-    # name -> function of the dims from kernels/costs.py, returning the argument tuple
-    return {
-        "matmul_nn": lambda N, K, M: (r(N, K), r(K, M), e(N, M)),
-        "matmul_nn_fast": lambda N, K, M: (r(N, K), r(K, M), e(N, M)),
-        "nn_block": lambda N, K, M: (r(N, K), r(K, M), e(N, M), 0, N, 0, M),
-        "matmul_nt": lambda N, K, M: (r(N, K), r(M, K), e(N, M)),
-        "matmul_nt_fast": lambda N, K, M: (r(N, K), r(M, K), e(N, M)),
-        "nt_block": lambda N, K, M: (r(N, K), r(M, K), e(N, M), 0, M),
-        "matmul_tn": lambda N, K, M: (r(N, K), r(N, M), e(K, M)),
-        "matmul_tn_fast": lambda N, K, M: (r(N, K), r(N, M), e(K, M)),
-        "tn_block": lambda N, K, M: (r(N, K), r(N, M), e(K, M), 0, K, 0, M),
-        "linear_forward": lambda N, K, M: (r(N, K), r(K, M), r(M), e(N, M)),
-        "linear_backward": lambda N, K, M: (r(N, K), r(K, M), r(N, M), e(N, K), e(K, M), e(M), True),
-        "linear_act_forward": lambda N, K, M: (r(N, K), r(M, K), r(M), relu, e(N, M), e(N, M), 0.0,
-                                               np.uint64(0), e(N, M), e(N, M)),
-        "linear_input_grad": lambda N, K, M: (r(N, M), r(M, K), r(N, K), relu, e(N, K), False,
-                                              e(N, K)),
-        "weight_grad_step": lambda N, K, M: (r(N, M), r(N, K), e(M, K), r(M, K), e(M, K), e(M, K),
-                                             sgd, LR, L2, MU, b1, b2, eps, step),
-        "bias_forward": lambda N, M: (r(M), r(N, M)),
-        "bias_backward": lambda N, M: (r(N, M), e(M)),
-        "bias_grad_step": lambda N, M: (r(N, M), e(M), r(M), e(M), e(M), sgd, LR, MU, b1, b2, eps,
-                                        step),
-        **{f"{a}_forward": (lambda N, M: (r(N, M, lo=-3, hi=3), e(N, M)))
-           for a in ("relu", "tanh", "sigmoid")},
-        **{f"{a}_backward": (lambda N, M: (r(N, M), r(N, M), e(N, M)))
-           for a in ("relu", "tanh", "sigmoid")},
-        "dropout_forward": lambda N, M: (r(N, M), 0.2, np.uint64(12345), e(N, M), e(N, M)),
-        "dropout_backward": lambda N, M: (r(N, M), r(N, M), e(N, M)),
-        "softmax_forward": lambda N, C: (r(N, C, lo=-5, hi=5), e(N, C)),
-        "softmax_cross_entropy_forward": lambda N, C: (r(N, C, lo=-5, hi=5), labels(N, C), e(N, C)),
-        "softmax_cross_entropy_backward": lambda N, C: (prob(N, C), labels(N, C), e(N, C)),
-        "softmax_xent_grad": lambda N, C: (r(N, C, lo=-5, hi=5), labels(N, C), e(N, C)),
-        "argmax_rows": lambda N, C: (prob(N, C), np.zeros(N, np.int64)),
-        "sgd_update": lambda P: (r(P), r(P), LR, L2),
-        "momentum_update": lambda P: (r(P), r(P), e(P), LR, MU, L2),
-        "adam_update": lambda P: (r(P), r(P), e(P), e(P), LR, b1, b2, eps, step, L2),
-        "optimizer_step": lambda P: (r(P), r(P), e(P), e(P), sgd, LR, L2, MU, b1, b2, eps, step),
-        "shift_images": lambda N, K: (r(N, K, lo=0, hi=1), rng.integers(-2, 3, N), rng.integers(-2, 3, N),
-                                      e(N, K)),
-        "gather_rows": lambda N, K, n: (r(n, K, lo=0, hi=1), rng.permutation(n)[:N],
-                                        np.zeros(0, np.int64), np.zeros(0, np.int64), False, e(N, K)),
-    }
 
 
 def args_for(name, batch, dtype=np.float32, seed=0, dims=None):
@@ -101,7 +37,9 @@ def args_for(name, batch, dtype=np.float32, seed=0, dims=None):
     defaults are filled in from the signature)."""
     kernel = getattr(kernels, name)
     dims = COSTS[name].dims(batch) if dims is None else dims
-    args = _builders(batch, np.dtype(dtype).type, np.random.default_rng(seed))[name](*dims)
+    args = example_args(kernel, dtype, dims=tuple(dims), seed=seed)   # kernels/registry.py
+    if args is None:
+        raise KeyError(f"kernels/registry.py has no argument builder for {name}")
     params = list(inspect.signature(kernel.py_func).parameters.values())
     if len(args) > len(params) or any(p.default is inspect.Parameter.empty
                                       for p in params[len(args):]):
@@ -110,7 +48,8 @@ def args_for(name, batch, dtype=np.float32, seed=0, dims=None):
 
 
 def builder_names():
-    return sorted(_builders(1, np.float32, np.random.default_rng(0)))
+    """The costed kernels the registry can build arguments for."""
+    return sorted(n for n in COSTS if getattr(kernels, n, None) in EXAMPLES)
 
 
 def compiled_loop(kernel, nargs):

@@ -26,7 +26,7 @@ from network.estimator import KernelMLPClassifier
 from network.model import NeuralNetwork
 from network.training import lr_schedule
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
