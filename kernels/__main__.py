@@ -1,72 +1,33 @@
 """Inspect the kernels.
 
-    python -m kernels                     list every kernel with its one-line description
-    python -m kernels show NAME           compiled signatures, typed source, SIMD use of one kernel
-    python -m kernels show NAME --asm     ... and the generated assembly
-    python -m kernels show NAME --dtype float64 --no-types
+    python -m kernels                      list every kernel with its one-line description
+    python -m kernels show NAME            the kernel as a lesson: its source annotated line by line,
+                                           its cost per call and its place on the roofline
+    python -m kernels show NAME --types    ... and Numba's typed IR
+    python -m kernels show NAME --asm      ... and the generated assembly
+    python -m kernels show NAME --dtype float32,float64 --all-lines
 
-`show` compiles a private, uncached copy of the kernel (Numba cannot inspect code loaded from its
-on-disk cache) for float32 and float64 with small example arguments from kernels/registry.py, then
-counts the floating-point instructions in the generated assembly: packed (ps/pd on xmm/ymm/zmm
-registers: several lanes per instruction, i.e. the loop was vectorised) against scalar (ss/sd),
-with fused multiply-adds (vfmadd...) counted separately. The counts cover the whole compiled
-function (wrapper code included), which is dominated by its loops.
+`show` compiles private, uncached copies of the kernel and of every kernel function it calls
+(Numba cannot inspect code loaded from its on-disk cache, and cached code has no line table)
+with DWARF line tables but the normal optimisations (kernels/debuglines.py), on small example
+arguments from kernels/registry.py. It then reads the assembly's line table: each floating-point
+instruction belongs to a source line, packed (several lanes per instruction: the loop was
+vectorised) or scalar, fused multiply-adds counted apart; and LLVM's loop-vectoriser remarks say
+which loops it vectorised, at what width (kernels/inspect_lines.py, kernels/lesson.py). A fused
+kernel compiles everything it calls, which takes a while (about a minute for the epoch).
 """
 import argparse
+import importlib
+import inspect
 import io
-import re
+import os
+import pkgutil
 import sys
-from collections import Counter
+from contextlib import contextmanager
 
 import numpy as np
 
-_FP = re.compile(r"^\s*(v?)(fn?m(?:add|sub)\d*|add|sub|mul|div|max|min|sqrt)(ps|pd|ss|sd)\s+(.*)$")
-_MOVSYM = re.compile(r"^\s*movabsq\s+\$([\w.@]+),\s*%(\w+)")
-_CALL = re.compile(r"^\s*callq?\s+(\*%(\w+)|[\w.@]+)")
-_MATH = re.compile(r"exp|log|tanh|pow|sqrt|svml|sin|cos", re.I)
-_LANES = {("ps", "xmm"): 4, ("ps", "ymm"): 8, ("ps", "zmm"): 16, ("pd", "xmm"): 2, ("pd", "ymm"): 4,
-          ("pd", "zmm"): 8}
-
-
-def simd_summary(asm):
-    """Count floating-point instructions in assembly text.
-
-    Returns a dict: packed / scalar / fma_packed / fma_scalar counts, packed counts per register
-    width (xmm, ymm, zmm), math-library calls, and `vectorised` (any packed arithmetic).
-    """
-    c = Counter()
-    calls = Counter()
-    regs = {}  # register -> symbol loaded by movabsq, for calls through a register
-    for line in asm.splitlines():
-        m = _FP.match(line)
-        if m:
-            _, op, suffix, operands = m.groups()
-            fma = op.startswith("fm") or op.startswith("fnm")
-            if suffix in ("ps", "pd"):
-                reg = next((r for r in ("zmm", "ymm", "xmm") if r in operands), "xmm")
-                c["packed"] += 1
-                c[f"packed_{reg}"] += 1
-                c[f"lanes_{_LANES[(suffix, reg)]}"] += 1
-                c["fma_packed"] += fma
-            else:
-                c["scalar"] += 1
-                c["fma_scalar"] += fma
-            continue
-        m = _MOVSYM.match(line)
-        if m:
-            regs[m.group(2)] = m.group(1)
-            continue
-        m = _CALL.match(line)
-        if m:
-            target = regs.get(m.group(2), "") if m.group(2) else m.group(1)
-            if _MATH.search(target) and not target.startswith("_ZN"):  # not other numba functions
-                calls[target] += 1
-    out = {k: c[k] for k in ("packed", "scalar", "fma_packed", "fma_scalar",
-                             "packed_xmm", "packed_ymm", "packed_zmm")}
-    out["max_lanes"] = max((int(k[6:]) for k in c if k.startswith("lanes_")), default=1)
-    out["calls"] = dict(calls)
-    out["vectorised"] = out["packed"] > 0
-    return out
+from kernels.inspect_lines import simd_summary  # noqa: F401  (part of this module's interface)
 
 
 def describe_simd(s):
@@ -92,6 +53,29 @@ def _fresh_copy(func):
     return njit(**opts)(func.py_func)
 
 
+@contextmanager
+def _fresh_callees():
+    """Every dispatcher of the package compiles afresh (with line tables) instead of loading its
+    cached, line-less code; the caches are put back afterwards."""
+    import kernels
+    from numba.core.caching import NullCache
+    saved = []
+    for m in pkgutil.iter_modules(kernels.__path__):
+        try:
+            mod = importlib.import_module(f"kernels.{m.name}")
+        except Exception:  # noqa: BLE001 - a broken optional module is reported by `list`
+            continue
+        for obj in vars(mod).values():
+            if hasattr(obj, "_cache") and hasattr(obj, "py_func") and not isinstance(obj._cache, NullCache):
+                saved.append((obj, obj._cache))
+                obj._cache = NullCache()
+    try:
+        yield
+    finally:
+        for obj, cache in saved:
+            obj._cache = cache
+
+
 def cmd_list(kernels, errors, out=sys.stdout):
     width = max(len(k.name) for k in kernels) if kernels else 10
     mods = {}
@@ -109,46 +93,93 @@ def cmd_list(kernels, errors, out=sys.stdout):
           "`python -m kernels show NAME` inspects one.", file=out)
 
 
-def cmd_show(kernel, dtypes, types=True, asm=False, out=sys.stdout):
-    from kernels.registry import example_args, full_args
-
-    fresh = _fresh_copy(kernel.func)
-    print(f"{kernel.name}  ({kernel.module})\n  {kernel.doc}\n", file=out)
-    compiled = []
-    for dt in dtypes:
-        args = example_args(kernel, dt)
-        if args is None:
+def show_inline(kernel, out):
+    from kernels.inspect_lines import Source
+    from kernels.lesson import KDIR, _wrap
+    name = kernel.func.__name__
+    print(f"{kernel.name}  ({kernel.module}): an inline function\n  {kernel.doc}\n", file=out)
+    for line in _wrap("Numba pastes its body into every kernel that calls it (inline=\"always\"), "
+                      "where LLVM optimises it together with the caller's loop: it has no compiled "
+                      "code of its own. Its instructions appear in the callers' annotated source, "
+                      "on its own lines (`python -m kernels show CALLER`).", "  ", "  "):
+        print(line, file=out)
+    print("\n" + inspect.getsource(kernel.func.py_func).rstrip() + "\n", file=out)
+    src, callers = Source(), []
+    for f in sorted(os.listdir(KDIR)):
+        path = os.path.join(KDIR, f)
+        if not f.endswith(".py"):
             continue
-        fresh(*full_args(kernel, args))  # compiles for these types (and runs once on the example)
-        sig = fresh.signatures[-1]
-        if sig not in compiled:
-            compiled.append(sig)
+        for first, last, fname in src.spans(path):
+            lines = [ln for ln, names in src.calls(path, fname).items() if name in names]
+            callers += [f"{fname} ({f}:{ln})" for ln in sorted(lines)]
+    for line in _wrap("called by: " + (", ".join(callers) or "nothing in kernels/"), "  ", "  "):
+        print(line, file=out)
+
+
+def _compile(fresh, kernel, dt):
+    """Compile (and run once on the example) for dtype dt; the signature, or None."""
+    from kernels.registry import example_args, full_args
+    args = example_args(kernel, dt)
+    if args is None:
+        return None
+    fresh(*full_args(kernel, args))
+    return fresh.signatures[-1]
+
+
+def cmd_show(kernel, dtypes, types=False, asm=False, all_lines=False, out=sys.stdout):
+    from kernels.debuglines import line_tables
+    from kernels.inspect_lines import capture_remarks, enable_remarks
+    from kernels.lesson import Lesson, _wrap, costs_text, tile_text
+
+    if kernel.inline:
+        show_inline(kernel, out)
+        return
+    print(f"{kernel.name}  ({kernel.module})\n  {kernel.doc}\n", file=out)
+    fresh = _fresh_copy(kernel.func)
+    enable_remarks()
+    compiled, remarks = [], {}
+    print(f"(compiling {kernel.name} and what it calls with line tables ...)", file=sys.stderr, flush=True)
+    with _fresh_callees(), line_tables():
+        for dt in dtypes:
+            sig, rem = capture_remarks(lambda dt=dt: _compile(fresh, kernel, dt))
+            if sig is not None and sig not in compiled:
+                compiled.append(sig)
+                remarks[sig] = rem
     if not compiled:
-        sigs = list(kernel.func.signatures)
-        for sig in sigs:
-            fresh.compile(sig)
-        compiled = list(fresh.signatures)
-    if not compiled:
-        print("no example arguments are known for this kernel and it has not been compiled in this\n"
-              "process; its Python source:\n", file=out)
-        import inspect
+        print("no example arguments are known for this kernel (kernels/registry.py); its Python "
+              "source:\n", file=out)
         print(inspect.getsource(kernel.func.py_func), file=out)
         return
-    print("compiled signatures:", file=out)
+    print("compiled for: " + "; ".join(f"({', '.join(str(t) for t in sig)})" for sig in compiled), file=out)
+    texts = {sig: fresh.inspect_asm(sig) for sig in compiled}
     for sig in compiled:
-        print(f"  ({', '.join(str(t) for t in sig)})", file=out)
+        text = f"SIMD in all of the compiled code, {_dtype_of(sig)}: {describe_simd(simd_summary(texts[sig]))}"
+        print("\n".join(_wrap(text, "    ", "  ")), file=out)
+    sig = compiled[0]
+    lesson = Lesson(kernel.func, texts[sig], remarks[sig])
+    print(f"\nSource, line by line, as compiled for {_dtype_of(sig)}:", file=out)
+    print("\n".join(lesson.render(max_sections=100 if all_lines else 8)), file=out)
+    if "tiles.py" in lesson.files() or kernel.module == "kernels.tiles":
+        print("\n" + "\n".join(tile_text()), file=out)
+    print("\n" + "\n".join(costs_text(kernel.func.__name__)), file=out)
     if types:
         buf = io.StringIO()
-        fresh.inspect_types(file=buf, signature=compiled[0])
-        print(f"\ntyped source for {compiled[0]}:\n", file=out)
+        fresh.inspect_types(file=buf, signature=sig)
+        print(f"\ntyped source for {sig}:\n", file=out)
         print(buf.getvalue().rstrip(), file=out)
-    print("\nSIMD use in the generated machine code:", file=out)
-    for sig in compiled:
-        text = fresh.inspect_asm(sig)
-        print(f"  {', '.join(str(t) for t in sig)}", file=out)
-        print(f"    {describe_simd(simd_summary(text))}", file=out)
-        if asm:
-            print(text, file=out)
+    if asm:
+        for s in compiled:
+            print(f"\nassembly for {s}:\n", file=out)
+            print(texts[s], file=out)
+
+
+def _dtype_of(sig):
+    """The float dtype of a signature (its first floating-point array), for headings."""
+    for t in sig:
+        dt = str(getattr(t, "dtype", t))
+        if dt in ("float32", "float64"):
+            return dt
+    return "these types"
 
 
 def main(argv=None):
@@ -158,10 +189,14 @@ def main(argv=None):
     sub.add_parser("list", help="list the kernels (the default)")
     sp = sub.add_parser("show", help="inspect one kernel")
     sp.add_argument("name")
-    sp.add_argument("--dtype", default="float32,float64",
-                    help="comma-separated dtypes to compile for (default float32,float64)")
-    sp.add_argument("--no-types", action="store_true", help="omit the typed source")
+    sp.add_argument("--dtype", default="float32",
+                    help="comma-separated dtypes to compile for (default float32; the annotated "
+                         "source is for the first)")
+    sp.add_argument("--types", action="store_true", help="also print Numba's typed IR")
+    sp.add_argument("--no-types", action="store_true", help=argparse.SUPPRESS)  # the old default
     sp.add_argument("--asm", action="store_true", help="also print the full assembly")
+    sp.add_argument("--all-lines", action="store_true",
+                    help="every called function in full, not only its lines with floating-point code")
     a = ap.parse_args(argv)
 
     from kernels.registry import discover, find
@@ -180,7 +215,7 @@ def main(argv=None):
     if not dtypes or any(d not in (np.float32, np.float64) for d in dtypes):
         print(f"--dtype must be float32, float64 or both (comma-separated); got {a.dtype!r}", file=sys.stderr)
         return 2
-    cmd_show(kernel, dtypes, types=not a.no_types, asm=a.asm)
+    cmd_show(kernel, dtypes, types=a.types, asm=a.asm, all_lines=a.all_lines)
     return 0
 
 
