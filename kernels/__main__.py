@@ -150,7 +150,8 @@ def cmd_show(kernel, dtypes, types=False, asm=False, all_lines=False, out=sys.st
               "source:\n", file=out)
         print(inspect.getsource(kernel.func.py_func), file=out)
         return
-    print("compiled for: " + "; ".join(f"({', '.join(str(t) for t in sig)})" for sig in compiled), file=out)
+    sigs = "; ".join(f"({', '.join(str(t) for t in sig)})" for sig in compiled)
+    print("\n".join(_wrap(f"compiled for: {sigs}", "    ")), file=out)
     texts = {sig: fresh.inspect_asm(sig) for sig in compiled}
     for sig in compiled:
         text = f"SIMD in all of the compiled code, {_dtype_of(sig)}: {describe_simd(simd_summary(texts[sig]))}"

@@ -18,7 +18,8 @@ import sys
 import tempfile
 from collections import Counter, defaultdict
 
-_FP = re.compile(r"^\s*(v?)(fn?m(?:add|sub)\d*|add|sub|mul|div|max|min|sqrt)(ps|pd|ss|sd)\s+(.*)$")
+_FP = re.compile(r"^\s*(v?)(fn?m(?:add|sub)\d*|add|sub|mul|div|max|min|sqrt|cmp[a-z]*?|blendv?)"
+                 r"(ps|pd|ss|sd)\s+(.*)$")
 _MOVSYM = re.compile(r"^\s*movabsq\s+\$([\w.@]+),\s*%(\w+)")
 _CALL = re.compile(r"^\s*callq?\s+(\*%(\w+)|[\w.@]+)")
 _MATH = re.compile(r"exp|log|tanh|pow|sqrt|svml|sin|cos", re.I)
@@ -85,7 +86,9 @@ def simd_summary(asm):
 def line_counts(asm):
     """{(symbol, path, line): Counter} of the floating-point instructions in the text sections of
     `asm`, keyed by the function symbol they are in and their .loc line (path None and line 0:
-    no line). A Counter holds the KEYS of simd_summary, max_lanes, and `call:TARGET` per call."""
+    no line). A Counter holds the KEYS of simd_summary, max_lanes, `call:TARGET` per call, and
+    `insns`, all instructions. Floating-point instructions: arithmetic, FMA, min/max, square root,
+    compares and blends (a select such as relu's is a compare and a masked move)."""
     files, out = {}, defaultdict(Counter)
     functions, symbol, where, regs = set(), None, (None, 0), {}
     for line in asm.splitlines():
@@ -107,8 +110,9 @@ def line_counts(asm):
             if m.group(1) in functions:
                 symbol, where, regs = m.group(1), (None, 0), {}
             continue
-        if symbol is None:
+        if symbol is None or not s or s.startswith("#"):
             continue
+        out[(symbol, *where)]["insns"] += 1
         m = _FP.match(line)
         if m:
             _fp(m, out[(symbol, *where)])

@@ -8,17 +8,19 @@ import os
 import textwrap
 from collections import Counter, defaultdict
 
-from kernels.inspect_lines import KEYS, Source, demangle, function_text, line_counts, simd_summary, \
+from kernels.inspect_lines import _MATH, KEYS, Source, demangle, function_text, line_counts, simd_summary, \
     vector_notes
 
 WIDTH = 100
 KDIR = os.path.dirname(os.path.abspath(__file__))
 ROOFLINE_CSV = os.path.join(os.path.dirname(KDIR), "results", "roofline.csv")
 _GUTTER = 34
-LEGEND = ("packed: SIMD instructions, each on several numbers at once (xN: lanes of the widest "
+LEGEND = ("Floating-point instructions (arithmetic, FMA, min/max, compares) per line. packed: SIMD instructions, each on several numbers at once (xN: lanes of the widest "
           "register, x16 = 16 float32 in a 512-bit zmm register); scalar: one number per "
           "instruction; FMA: fused multiply-adds among them, packed/scalar. Counts are "
-          "instructions in the compiled code (a loop body counts once, however often it runs).")
+          "instructions in the compiled code (a loop body counts once, however often it runs); scalar "
+          "ones beside packed ones on a line usually run the iterations left over after the last "
+          "full vector. Inlined code is counted on its own function's lines.")
 
 
 def _wrap(text, indent="", first=None):
@@ -54,22 +56,23 @@ def _notes(c, vec):
     if vec:
         widths, missed = vec
         if widths:
-            notes.append("LLVM vectorised this loop: " + "; ".join(
-                f"{w} lanes" + (f", {i} vectors interleaved" if i > 1 else "") for w, i in widths))
+            w, i = widths[0]
+            text = f"LLVM vectorised this loop: {w} lanes" + (f", {i} vectors interleaved" if i > 1 else "")
+            rest = [f"{w} lanes" + (f" x{i}" if i > 1 else "") for w, i in widths[1:]]
+            notes.append(text + (f" (other compiled copies: {', '.join(rest)})" if rest else ""))
         elif missed and c["scalar"] and not c["packed"]:
             notes.append("LLVM did not vectorise this loop (scalar code)")
-    if c["packed"] and c["scalar"]:
-        notes.append("scalar instructions beside packed ones on a line usually run the iterations "
-                     "left over after the last full vector")
     calls = Counter({k[5:]: v for k, v in c.items() if k.startswith("call:") and v})
     for target, n in sorted(calls.items()):
         name = demangle(target)
-        if name:
+        if name and "parfor" in name:
+            notes.append("hands the loop body to Numba's thread pool (its code is shown below)")
+        elif name:
             notes.append(f"calls {name.split('.')[-1]} (compiled separately)")
         elif target in ("memset", "memcpy", "memmove"):
             notes.append(f"LLVM replaced the loop by a call to {target}")
-        elif target != "?" and not target.startswith(("NRT_", "numba_")):
-            notes.append(f"calls {target}")
+        elif _MATH.search(target):
+            notes.append(f"calls the math library: {target} ({n} call site{'s' * (n > 1)})")
     return list(dict.fromkeys(notes))
 
 
@@ -154,6 +157,8 @@ class Lesson:
             notes = _notes(c, self.vec.get((base, ln)))
             inl = self.inlined.get((path, name, ln), {})
             for callee, ci in sorted(inl.items()):
+                if not (ci["packed"] or ci["scalar"]):
+                    continue
                 notes.append(f"inlined here from {callee}: "
                              + (f"{ci['packed']} packed x{ci['max_lanes']}, " if ci["packed"] else "")
                              + f"{ci['scalar']} scalar FP")
@@ -182,8 +187,12 @@ class Lesson:
             out += _wrap(f"whole compiled function {self.name} (all its lines, inlined code and "
                          f"line 0): packed {s['packed']}, scalar {s['scalar']}, FMA "
                          f"{s['fma_packed']}/{s['fma_scalar']}", "    ", "  = ")
-        others = sorted((k for k in self.sections if k != key),
-                        key=lambda k: -sum(c["packed"] + c["scalar"] for c in self.sections[k].values()))
+        fp = {k: sum(c["packed"] + c["scalar"] for c in v.values()) for k, v in self.sections.items()}
+
+        def has_loop(k):
+            return any((os.path.basename(k[0]), ln) in self.vec for ln in range(k[1][0], k[1][1] + 1))
+        quiet = [k for k in self.sections if k != key and not fp[k] and not has_loop(k)]
+        others = sorted((k for k in self.sections if k != key and k not in quiet), key=lambda k: -fp[k])
         if others:
             out += ["", "Functions it calls or inlines (lines with floating-point code or remarks only):"]
         for i, k in enumerate(others):
@@ -193,6 +202,9 @@ class Lesson:
                 continue
             out.append("")
             out += self.render_section(k, all_lines=False)[0]
+        if quiet:
+            out += [""] + _wrap("Also compiled, with no floating-point instruction or vectorised loop on their own lines: "
+                                + ", ".join(sorted({k[1][2] for k in quiet})))
         lib = {b: c for b, c in self.elsewhere.items() if c["packed"] or c["scalar"]}
         if lib:
             out += [""] + _wrap("Numba's own library code (array set-up, builtins): " + ", ".join(
