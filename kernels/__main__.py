@@ -175,12 +175,9 @@ def cmd_show(kernel, dtypes, types=False, asm=False, all_lines=False, out=sys.st
 
 
 def _dtype_of(sig):
-    """The float dtype of a signature (its first floating-point array), for headings."""
-    for t in sig:
-        dt = str(getattr(t, "dtype", t))
-        if dt in ("float32", "float64"):
-            return dt
-    return "these types"
+    """The float dtype of a signature's arrays, for headings."""
+    text = str(tuple(sig))
+    return next((d for d in ("float32", "float64") if f"array({d}" in text), "these types")
 
 
 def main(argv=None):

@@ -188,9 +188,9 @@ def enable_remarks():
     """Ask LLVM to print the loop vectoriser's remarks (once per process: LLVM's option parser
     rejects an option given twice)."""
     if not _REMARKS_ON:
-        import llvmlite.binding as llb
-        llb.set_option("", "-pass-remarks=loop-vectorize")
-        llb.set_option("", "-pass-remarks-missed=loop-vectorize")
+        from numba.core.llvm_bindings import llvm    # llvmlite.binding, as numba imports it
+        llvm.set_option("", "-pass-remarks=loop-vectorize")
+        llvm.set_option("", "-pass-remarks-missed=loop-vectorize")
         _REMARKS_ON.append(True)
 
 

@@ -5,12 +5,14 @@
     perf_samples(pid, seconds, hz)    [(tid, ip, dso)] from `perf record -e cpu-clock:u`
     gdb_lines(pid, ips)               {ip: (file, line)} through gdb's JIT interface
 
-How the child is built: Numba's `debug=True` (or NUMBA_DEBUGINFO=1) changes the machine code
-being measured: it turns on bounds checks, extends variable lifetimes, keeps every local in a
-stack slot and marks every function noinline (matmul_nn_fast ran 4-6x slower so built). The child
-sets the debuginfo flag and undoes those four (boundscheck and dbg_extend_lifetimes off; numba's
-SROA-like promotion of locals and LLVM inlining back on), so the optimisation level (3), fastmath
-and the vectoriser act as in the normal build: nn_block compiled so has the same instruction mix
+How the child is built (kernels/debuglines.py, shared with `python -m kernels show`): Numba's
+`debug=True` (or NUMBA_DEBUGINFO=1) changes the machine code being measured: it turns on bounds
+checks, extends variable lifetimes, keeps every local in a stack slot and marks every function
+noinline (matmul_nn_fast ran 4-6x slower so built). The child sets the debuginfo flag and undoes
+those four (boundscheck and dbg_extend_lifetimes off; numba's SROA-like promotion of locals and
+LLVM inlining back on), so the optimisation level (3), fastmath and the vectoriser act as in the
+normal build, and files code Numba inlined itself (inline="always" spans, prange bodies) under
+its own file rather than the caller's: nn_block compiled so has the same instruction mix
 as the normal build (540 vmovss, 77 vmovups, 40 vfmadd...ps, 24 vbroadcastss), and the report
 prints both builds' time per call as a check. It compiles into a private cache directory (a cached non-debug build would have no line
 tables). Numba's line-tables-only mode (`_dbg_directives_only`) is of no use here: it emits a
@@ -34,28 +36,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CHILD = r'''
 import importlib.util, json, os, sys, time
 sys.path.insert(0, {root!r})
-from numba.core import cpu, lowering
-_finalize = cpu.CPUTargetOptions.finalize
-
-def finalize(self, flags, options):
-    flags.debuginfo = True              # DWARF line tables (and variable info)
-    flags.boundscheck = False           # debuginfo would turn these two on
-    flags.dbg_extend_lifetimes = False
-    _finalize(self, flags, options)
-
-cpu.CPUTargetOptions.finalize = finalize
-# With debuginfo numba also stops promoting its locals to SSA values and marks every function
-# noinline "for a better debugging experience"; undo both, so the code is the optimised code.
-lowering.Lower._disable_sroa_like_opt = property(lambda self: False)
-_pre_lower = lowering.Lower.pre_lower
-
-def pre_lower(self):
-    had = "noinline" in self.builder.function.attributes
-    _pre_lower(self)
-    if not had:
-        self.builder.function.attributes.discard("noinline")
-
-lowering.Lower.pre_lower = pre_lower
+from kernels.debuglines import enable
+enable()     # line tables, otherwise the normal optimised build
 from profiling.kernel_args import args_for, compiled_loop, time_per_call
 target, batch = {target!r}, {batch!r}
 if ":" in target:
