@@ -176,7 +176,7 @@ def cmd_show(kernel, dtypes, types=False, asm=False, all_lines=False, out=sys.st
 
 def _dtype_of(sig):
     """The float dtype of a signature's arrays, for headings."""
-    text = str(tuple(sig))
+    text = ", ".join(str(t) for t in sig)
     return next((d for d in ("float32", "float64") if f"array({d}" in text), "these types")
 
 
