@@ -35,9 +35,9 @@ from kernels import cpu
 from kernels.cpu import VECTOR_BYTES
 from kernels.runtime import FAST
 
-TILE_ROWS = 8 if cpu.TILE_ROWS == 8 else 4       # rows of the A @ B and A.T @ B register tile
+TILE_ROWS = cpu.TILE_ROWS                        # rows of the A @ B and A.T @ B register tile (4, 6, 8)
 TILE_ACC = TILE_ROWS * 2 * VECTOR_BYTES // 4     # its accumulators, counted in float32
-TILE_INFO = cpu.TILE_INFO.replace(f"tiles of {cpu.TILE_ROWS} rows", f"tiles of {TILE_ROWS} rows")
+TILE_INFO = cpu.TILE_INFO
 PANEL = max(16, 2 * VECTOR_BYTES // 4)           # columns (A @ B) or rows (A.T @ B, A @ B.T) per
                                                  # parallel task: a whole float32 tile width
 SHORT_SUM = 128                # A @ B.T with fewer terms per sum goes through the tile kernel
@@ -91,9 +91,10 @@ def _fma_rows(acc, C, Bt, a0, a1, a2, a3, a4, a5, a6, a7):
         acc[C + c] += a1 * b
         acc[2 * C + c] += a2 * b
         acc[3 * C + c] += a3 * b
-        if TILE_ROWS == 8:
+        if TILE_ROWS > 4:           # compile-time constants: the unused rows compile to nothing
             acc[4 * C + c] += a4 * b
             acc[5 * C + c] += a5 * b
+        if TILE_ROWS > 6:
             acc[6 * C + c] += a6 * b
             acc[7 * C + c] += a7 * b
 
