@@ -28,13 +28,18 @@ on one thread.
 import numpy as np
 from numba import njit, prange, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 from numba.np.numpy_support import carray
 
+from kernels import cpu
+from kernels.cpu import VECTOR_BYTES
 from kernels.runtime import FAST
 
-TILE_ROWS, TILE_COLS = 4, 16   # register tile of the A @ B and A.T @ B kernels
-PANEL = 16                     # columns (A @ B) or rows (A.T @ B, A @ B.T) per parallel task
+TILE_ROWS = cpu.TILE_ROWS                        # rows of the A @ B and A.T @ B register tile (4, 6, 8)
+TILE_ACC = TILE_ROWS * 2 * VECTOR_BYTES // 4     # its accumulators, counted in float32
+TILE_INFO = cpu.TILE_INFO
+PANEL = max(16, 2 * VECTOR_BYTES // 4)           # columns (A @ B) or rows (A.T @ B, A @ B.T) per
+                                                 # parallel task: a whole float32 tile width
 SHORT_SUM = 128                # A @ B.T with fewer terms per sum goes through the tile kernel
 PARALLEL_MIN_FLOP = 1 << 21    # 2 MFLOP (~60 us on one core): smaller products stay on one thread,
                                # which beats two once the data moving between cores is counted
@@ -56,93 +61,124 @@ def _stack_alloc(typingctx, n, dtype):
     return types.CPointer(elem)(n, dtype), codegen
 
 
+def tile_cols(dtype):
+    """Columns of a register tile for arrays of `dtype`: two vector registers' worth."""
+    return 2 * VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+@overload(tile_cols, inline="always")
+def _tile_cols_compiled(dtype):
+    # a literal per dtype at typing time, so every tile index below is a constant from the start
+    # and LLVM keeps the tile in registers (computed from A.itemsize at run time, it does not)
+    n = 2 * VECTOR_BYTES // (dtype.dtype.bitwidth // 8)
+    return lambda dtype: n
+
+
 @njit(inline="always")
 def _tile(dtype):
-    """The 4 x 16 accumulator tile, flat: acc[16 r + c]. Being a non-escaping stack array of
-    constant size, LLVM promotes it to registers once the loops over c are vectorised."""
-    return carray(_stack_alloc(64, dtype), (64,))
+    """The TILE_ROWS x tile_cols accumulator tile, flat: acc[C r + c]. Being a non-escaping stack
+    array indexed by constants once the loops over c are vectorised, LLVM keeps it in registers."""
+    return carray(_stack_alloc(TILE_ACC, dtype), (TILE_ACC,))
+
+
+@njit(inline="always")
+def _fma_rows(acc, C, Bt, a0, a1, a2, a3, a4, a5, a6, a7):
+    """acc[r, c] += a_r * Bt[c] for the tile's rows r < TILE_ROWS and its C columns: per step,
+    2 vector loads of B, TILE_ROWS broadcasts and 2 * TILE_ROWS fused multiply-adds."""
+    for c in range(C):
+        b = Bt[c]
+        acc[c] += a0 * b
+        acc[C + c] += a1 * b
+        acc[2 * C + c] += a2 * b
+        acc[3 * C + c] += a3 * b
+        if TILE_ROWS > 4:           # compile-time constants: the unused rows compile to nothing
+            acc[4 * C + c] += a4 * b
+            acc[5 * C + c] += a5 * b
+        if TILE_ROWS > 6:
+            acc[6 * C + c] += a6 * b
+            acc[7 * C + c] += a7 * b
 
 
 @njit(**_FLAGS)
-def _store_tile(acc, out, i, i1, js, j0, j1):
-    """out[i + r, js + c] = acc[16 r + c] for rows < i1 and columns in [j0, j1)."""
-    if i + TILE_ROWS <= i1 and j0 == js and js + TILE_COLS <= j1:     # a whole tile
+def _store_tile(acc, C, out, i, i1, js, j0, j1):
+    """out[i + r, js + c] = acc[C r + c] for rows < i1 and columns in [j0, j1)."""
+    if i + TILE_ROWS <= i1 and j0 == js and js + C <= j1:             # a whole tile
         for r in range(TILE_ROWS):
-            o = out[i + r, js:js + TILE_COLS]
-            for c in range(TILE_COLS):
-                o[c] = acc[TILE_COLS * r + c]
+            o = out[i + r, js:js + C]
+            for c in range(C):
+                o[c] = acc[C * r + c]
         return
     for r in range(TILE_ROWS):
         if i + r < i1:
-            for c in range(TILE_COLS):
+            for c in range(C):
                 if j0 <= js + c < j1:
-                    out[i + r, js + c] = acc[TILE_COLS * r + c]
+                    out[i + r, js + c] = acc[C * r + c]
+
+
+@njit(inline="always")
+def _rows(i, i1):
+    """The tile's 8 row numbers from i, the ones past the block's last row i1 - 1 clamped to it
+    (re-read, never stored); rows beyond TILE_ROWS are unused."""
+    l = i1 - 1
+    return (i, min(i + 1, l), min(i + 2, l), min(i + 3, l), min(i + 4, l), min(i + 5, l),
+            min(i + 6, l), min(i + 7, l))
 
 
 @njit(**_FLAGS)
 def nn_block(A, B, out, i0, i1, j0, j1):
-    """out[i0:i1, j0:j1] = A[i0:i1] @ B[:, j0:j1].  A (N,K), B (K,M) with M >= 16, out (N,M').
+    """out[i0:i1, j0:j1] = A[i0:i1] @ B[:, j0:j1].  A (N,K), B (K,M) with M >= C, out (N,M').
 
-    Equals the same block of `matmul_nn(A, B, out)`. For every 16-column panel of B and every
-    4 rows of A: acc[r, c] += A[i + r, t] * B[t, js + c] over t = 0..K-1.
+    Equals the same block of `matmul_nn(A, B, out)`. For every C-column panel of B and every
+    TILE_ROWS rows of A: acc[r, c] += A[i + r, t] * B[t, js + c] over t = 0..K-1.
     """
     K = A.shape[1]
     M = B.shape[1]
+    C = tile_cols(A.dtype)
     acc = _tile(A.dtype)
-    for jp in range(j0, j1, TILE_COLS):
-        js = min(jp, M - TILE_COLS)            # a last partial panel is shifted left
-        jend = min(jp + TILE_COLS, j1)
+    for jp in range(j0, j1, C):
+        js = min(jp, M - C)                    # a last partial panel is shifted left
+        jend = min(jp + C, j1)
         for i in range(i0, i1, TILE_ROWS):
-            r1, r2, r3 = min(i + 1, i1 - 1), min(i + 2, i1 - 1), min(i + 3, i1 - 1)
-            for c in range(TILE_ROWS * TILE_COLS):
+            r0, r1, r2, r3, r4, r5, r6, r7 = _rows(i, i1)
+            for c in range(TILE_ROWS * C):
                 acc[c] = 0.0
             for t in range(K):
-                a0, a1, a2, a3 = A[i, t], A[r1, t], A[r2, t], A[r3, t]
-                Bt = B[t, js:js + TILE_COLS]
-                for c in range(TILE_COLS):
-                    b = Bt[c]
-                    acc[c] += a0 * b
-                    acc[16 + c] += a1 * b
-                    acc[32 + c] += a2 * b
-                    acc[48 + c] += a3 * b
-            _store_tile(acc, out, i, i1, js, jp, jend)
+                _fma_rows(acc, C, B[t, js:js + C], A[r0, t], A[r1, t], A[r2, t], A[r3, t],
+                          A[r4, t], A[r5, t], A[r6, t], A[r7, t])
+            _store_tile(acc, C, out, i, i1, js, jp, jend)
 
 
 @njit(**_FLAGS)
 def tn_block(A, B, out, i0, i1, j0, j1):
-    """out[i0:i1, j0:j1] = (A.T @ B)[i0:i1, j0:j1].  A (N,K), B (N,M) with M >= 16, out (K,M').
+    """out[i0:i1, j0:j1] = (A.T @ B)[i0:i1, j0:j1].  A (N,K), B (N,M) with M >= C, out (K,M').
 
     Equals the same block of `matmul_tn(A, B, out)`: acc[r, c] += A[t, i + r] * B[t, js + c]
     over the shared index t = 0..N-1 (the batch, for a weight gradient).
     """
     N = A.shape[0]
     M = B.shape[1]
+    C = tile_cols(A.dtype)
     acc = _tile(A.dtype)
-    for jp in range(j0, j1, TILE_COLS):
-        js = min(jp, M - TILE_COLS)
-        jend = min(jp + TILE_COLS, j1)
+    for jp in range(j0, j1, C):
+        js = min(jp, M - C)
+        jend = min(jp + C, j1)
         for i in range(i0, i1, TILE_ROWS):
-            r1, r2, r3 = min(i + 1, i1 - 1), min(i + 2, i1 - 1), min(i + 3, i1 - 1)
-            for c in range(TILE_ROWS * TILE_COLS):
+            r0, r1, r2, r3, r4, r5, r6, r7 = _rows(i, i1)
+            for c in range(TILE_ROWS * C):
                 acc[c] = 0.0
             for t in range(N):
-                a0, a1, a2, a3 = A[t, i], A[t, r1], A[t, r2], A[t, r3]
-                Bt = B[t, js:js + TILE_COLS]
-                for c in range(TILE_COLS):
-                    b = Bt[c]
-                    acc[c] += a0 * b
-                    acc[16 + c] += a1 * b
-                    acc[32 + c] += a2 * b
-                    acc[48 + c] += a3 * b
-            _store_tile(acc, out, i, i1, js, jp, jend)
+                _fma_rows(acc, C, B[t, js:js + C], A[t, r0], A[t, r1], A[t, r2], A[t, r3],
+                          A[t, r4], A[t, r5], A[t, r6], A[t, r7])
+            _store_tile(acc, C, out, i, i1, js, jp, jend)
 
 
 @njit(**_FLAGS)
 def _wide(B):
-    """B itself if it has at least 16 columns, else a copy zero-padded to 16 columns."""
-    if B.shape[1] >= TILE_COLS:
+    """B itself if it has at least C columns (a tile's width), else a copy zero-padded to C."""
+    C = tile_cols(B.dtype)
+    if B.shape[1] >= C:
         return B
-    Bp = np.zeros((B.shape[0], TILE_COLS), B.dtype)
+    Bp = np.zeros((B.shape[0], C), B.dtype)
     for i in range(B.shape[0]):
         for j in range(B.shape[1]):
             Bp[i, j] = B[i, j]

@@ -13,7 +13,10 @@ Implementations, all plain SGD (lr 0.01, no momentum) on the 784-128-64-10 ReLU 
     sklearn               MLPClassifier(solver="sgd", momentum=0, max_iter=1), like
                           shared/tools/bench_peers.py (includes its input validation)
     torch                 only when PyTorch is installed (never a dependency)
-Each is timed after one warm-up epoch (JIT compilation excluded), median of --repeats.
+Each is timed after one warm-up epoch (JIT compilation excluded). The contenders' epochs are
+interleaved, round by round in a rotating order, and the median and the minimum of --repeats rounds
+are written with the machine's load before and after; a measurement taken on a busy machine (load
+above 1 besides this process, or a spread above 15%) is repeated, and marked BUSY if it stays so.
 
 Cold / warm start: a fresh interpreter (subprocess) with NUMBA_CACHE_DIR set to an empty temporary
 directory imports the package, builds the net and trains one epoch, so the first call compiles
@@ -45,9 +48,10 @@ from profiling.common import (ROOT, add_common_options, csv_list, log, make_pars
 SIZES = [784, 128, 64, 10]
 LR = 0.01
 FIELDS = ["impl", "dtype", "n", "batch", "net", "epoch_s", "epoch_min_s", "images_per_s",
-          "ratio_to_numpy", "repeats", "import_s", "first_epoch_s", "second_epoch_s", "process_s", "note"]
-SCALING_FIELDS = ["impl", "dtype", "net", "hidden", "batch", "n", "steps", "seconds", "step_ms",
-                  "us_per_image", "ratio_to_numpy"]
+          "ratio_to_numpy", "repeats", "spread", "load_before", "load_after", "attempts", "import_s",
+          "first_epoch_s", "second_epoch_s", "process_s", "note"]
+SCALING_FIELDS = ["impl", "dtype", "net", "hidden", "batch", "n", "steps", "seconds", "min_seconds",
+                  "step_ms", "us_per_image", "ratio_to_numpy", "spread", "busy"]
 
 
 # ------------------------------------------------------------------------------ runners
@@ -119,41 +123,85 @@ def runner(impl, sizes, dtype, X, y, batch):
 
 def time_epochs(fn, repeats):
     """(median, min) seconds of fn() over `repeats` calls after one warm-up call."""
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts)), float(min(ts))
+    res = interleaved({"fn": fn}, repeats)
+    return res["fn"]["median"], res["fn"]["min"]
+
+
+def interleaved(fns, repeats, max_attempts=3, busy_load=1.0, max_spread=0.15, quiet=True):
+    """Time several zero-argument callables side by side: one warm-up call each (compilation
+    excluded), then `repeats` rounds that call each once, in an order that rotates every round,
+    so a slow spell of the shared machine hits every contender alike.
+
+    Returns {name: {"median", "min", "spread", "load_before", "load_after", "attempts", "busy"}}.
+    A measurement taken while the machine was busy (1-minute load above `busy_load` before or
+    after, not counting this process, or any contender's (max - min) / median above `max_spread`)
+    is repeated, up to `max_attempts` times; if it stays busy the last one is kept with
+    busy=True, and the caller writes that down rather than a clean figure.
+    """
+    names = list(fns)
+    for f in fns.values():
+        f()
+    for attempt in range(1, max_attempts + 1):
+        load_before = os.getloadavg()[0]
+        times = {k: [] for k in names}
+        for r in range(max(repeats, 1)):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for k in order:
+                t0 = time.perf_counter()
+                fns[k]()
+                times[k].append(time.perf_counter() - t0)
+        load_after = os.getloadavg()[0]
+        out = {}
+        for k in names:
+            med = float(np.median(times[k]))
+            out[k] = {"median": med, "min": float(min(times[k])),
+                      "spread": (max(times[k]) - min(times[k])) / med if med > 0 else 0.0,
+                      "load_before": load_before, "load_after": load_after, "attempts": attempt}
+        # this process keeps one core busy itself: count the load above that
+        busy = (max(load_before, load_after) - 1.0 > busy_load
+                or (repeats >= 3 and any(v["spread"] > max_spread for v in out.values())))
+        for v in out.values():
+            v["busy"] = busy
+        if not busy:
+            break
+        spreads = ", ".join(f"{v['spread']:.0%}" for v in out.values())
+        log(f"    busy machine (load {load_before:.2f} -> {load_after:.2f}, spreads {spreads}): "
+            "measuring again", quiet)
+    return out
 
 
 def bench_epochs(n, batch, dtypes, repeats, peers=True, quiet=False):
+    """One epoch of each implementation, interleaved (see `interleaved`), per dtype."""
     impls = ["kernels train_epoch", "kernels step loop", "numpy"] + (["sklearn", "torch"] if peers else [])
     rows = []
     for dtype in dtypes:
         X, y = random_mnist(n, dtype)
-        base = None
+        fns = {}
         for impl in impls:
-            log(f"  epoch: {impl:<20} {np.dtype(dtype).name}  n {n}  batch {batch} ...", quiet)
             try:
-                fn = runner(impl, SIZES, dtype, X, y, batch)
+                fns[impl] = runner(impl, SIZES, dtype, X, y, batch)
             except ImportError as e:
-                log(f"    skipped ({e})", quiet)
-                continue
-            med, mn = time_epochs(fn, repeats)
-            note = ""
+                log(f"  epoch: {impl} skipped ({e})", quiet)
+        slow = {"kernels step loop", "sklearn"}          # >10x the others: fewer repeats
+        log(f"  epoch {np.dtype(dtype).name}: {', '.join(fns)} interleaved, {repeats} rounds ...", quiet)
+        res = interleaved({k: f for k, f in fns.items() if k not in slow}, repeats, quiet=quiet)
+        res.update(interleaved({k: f for k, f in fns.items() if k in slow}, min(repeats, 3), quiet=quiet))
+        base = res.get("numpy", {}).get("median")
+        for impl in fns:
+            m = res[impl]
+            note = []
             if impl == "sklearn":
-                note = f"sklearn computes in {fn().coefs_[0].dtype}"
-            if impl == "numpy":
-                base = med
+                note.append(f"sklearn computes in {fns[impl]().coefs_[0].dtype}")
+            if m["busy"]:
+                note.append(f"BUSY machine (load {m['load_before']:.1f}->{m['load_after']:.1f}, "
+                            f"spread {m['spread']:.0%})")
             rows.append({"impl": impl, "dtype": np.dtype(dtype).name, "n": n, "batch": batch,
-                         "net": "-".join(map(str, SIZES)), "epoch_s": med, "epoch_min_s": mn,
-                         "images_per_s": n / med, "repeats": repeats, "note": note})
-            log(f"    {med:.3f} s", quiet)
-        for r in rows:
-            if r["dtype"] == np.dtype(dtype).name and base:
-                r["ratio_to_numpy"] = r["epoch_s"] / base
+                         "net": "-".join(map(str, SIZES)), "epoch_s": m["median"], "epoch_min_s": m["min"],
+                         "images_per_s": n / m["median"], "repeats": repeats,
+                         "ratio_to_numpy": m["median"] / base if base else "",
+                         "spread": m["spread"], "load_before": m["load_before"],
+                         "load_after": m["load_after"], "attempts": m["attempts"], "note": "; ".join(note)})
+            log(f"    {impl:<22} {m['median']:.3f} s (min {m['min']:.3f}, spread {m['spread']:.0%})", quiet)
     return rows
 
 
@@ -218,13 +266,16 @@ def bench_scaling(kind, values, n, batch, dtype, repeats, quiet=False):
         # wider nets: fewer images (work per image grows ~ h^2), at least 8 steps
         m = n if kind == "batch" else min(n, max(8 * b, n * SIZES[1] // h))
         X, y = X_all[:m], y_all[:m]
+        res = interleaved({impl: runner(impl, sizes, dtype, X, y, b) for impl in SCALING_IMPLS}, repeats)
         base = None
         for impl in SCALING_IMPLS:
-            med, _ = time_epochs(runner(impl, sizes, dtype, X, y, b), repeats)
+            med = res[impl]["median"]
             steps = -(-m // b)
             row = {"impl": impl, "dtype": np.dtype(dtype).name, "net": "-".join(map(str, sizes)),
                    "hidden": h, "batch": b, "n": m, "steps": steps, "seconds": med,
-                   "step_ms": med / steps * 1e3, "us_per_image": med / m * 1e6}
+                   "step_ms": med / steps * 1e3, "us_per_image": med / m * 1e6,
+                   "min_seconds": res[impl]["min"], "spread": res[impl]["spread"],
+                   "busy": res[impl]["busy"]}
             if impl == "numpy":
                 base = med
             rows.append(row)
@@ -319,7 +370,8 @@ def main(argv=None):
     ap = make_parser("python -m profiling.bench_epoch", __doc__)
     ap.add_argument("--n", type=positive_int, default=48000, help="training images per epoch")
     ap.add_argument("--batch", type=positive_int, default=64)
-    ap.add_argument("--repeats", type=positive_int, default=3)
+    ap.add_argument("--repeats", type=positive_int, default=7,
+                    help="interleaved rounds per measurement (median and min are reported; default %(default)s)")
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--batch-sizes", type=csv_list, default=None, help="scaling curve over batch size")
     ap.add_argument("--hidden", type=csv_list, default=None, help="scaling curve over hidden width")

@@ -1,0 +1,52 @@
+"""The instruction set the kernels are compiled for, and the register-tile shapes chosen for it.
+
+Numba compiles for the host CPU unless NUMBA_CPU_NAME / NUMBA_CPU_FEATURES name another (so one
+machine can build and measure the AVX2 path: NUMBA_CPU_NAME=haswell
+NUMBA_CPU_FEATURES=+avx,+avx2,+fma,+f16c,+popcnt,+sse4.2,...). The features Numba compiles with are
+read the way Numba reads them, so the tile shapes below always match the code being generated.
+
+Shapes (chosen by measurement, see profiling/README.md): a tile of the A @ B and A.T @ B kernels
+is TILE_ROWS rows by two vector registers of columns, so it holds 2 * TILE_ROWS accumulators;
+a core with two FMA units of 4-cycle latency needs 8 or more independent ones to stay busy, and
+the tile plus the two loaded B vectors and a broadcast must fit in the register file:
+    avx512  32 zmm registers  8 rows x 2 vectors = 16 accumulators   (float32: 8 x 32)
+    avx2    16 ymm registers  6 rows x 2 vectors = 12 accumulators   (float32: 6 x 16)
+    sse     16 xmm registers  4 rows x 2 vectors =  8 accumulators   (float32: 4 x 8)
+The dot-product kernel (A @ B.T) holds DOT_ROWS x 4 vector sums.
+"""
+import os
+
+_SHAPES = {  # isa: (vector bytes, tile rows, dot rows)
+    "avx512": (64, 8, 4),
+    "avx2": (32, 6, 2),
+    "sse": (16, 4, 2),
+}
+
+
+def compile_features():
+    """The feature string Numba compiles with: NUMBA_CPU_FEATURES if set, else the host's."""
+    from numba.core import config
+    if config.CPU_FEATURES is not None:
+        return config.CPU_FEATURES
+    from numba.core.codegen import get_host_cpu_features
+    return get_host_cpu_features()
+
+
+def isa(features=None):
+    """'avx512', 'avx2' or 'sse' for a feature string like '+avx2,+fma,-avx512f,...'."""
+    feats = set((compile_features() if features is None else features).split(","))
+    forced = os.environ.get("KERNELS_ISA")          # for experiments: force a tile shape
+    if forced in _SHAPES:
+        return forced
+    if "+avx512f" in feats:
+        return "avx512"
+    if "+avx2" in feats and "+fma" in feats:
+        return "avx2"
+    return "sse"
+
+
+ISA = isa()
+VECTOR_BYTES, TILE_ROWS, DOT_ROWS = _SHAPES[ISA]
+TILE_INFO = (f"{ISA}: A @ B and A.T @ B tiles of {TILE_ROWS} rows x 2 vectors "
+             f"({TILE_ROWS} x {2 * VECTOR_BYTES // 4} float32, {TILE_ROWS} x {2 * VECTOR_BYTES // 8} float64); "
+             f"A @ B.T blocks of {DOT_ROWS} x 4 dot products")
