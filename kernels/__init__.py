@@ -11,7 +11,8 @@ the plain and the fused kernels share. By concern:
     optim.py        sgd / momentum / adam updates and the fused kernels' optimizer_step
     dropout.py      counter-based dropout masks
     augment.py      image shifts and the batch gather that applies them
-    tiles.py        register-tiled, multi-threaded matrix products
+    tiles.py        register-tiled microkernels (tile shape per CPU: cpu.py)
+    products.py     the fast matrix products: microkernels split over threads
     layers.py       fused layer kernels (product + the plain kernels' element-wise epilogue)
     epoch.py        one training epoch as a single compiled function
     pairs.py        which optimised kernel must equal which plain ones
@@ -36,7 +37,8 @@ from kernels.matmul import (bias_backward, bias_forward, linear_backward, linear
                             matmul_nt, matmul_tn)
 from kernels.optim import (OPT_ADAM, OPT_CODES, OPT_MOMENTUM, OPT_SGD, adam_update, momentum_update,
                            optimizer_step, sgd_update)
-from kernels.tiles import matmul_nn_fast, matmul_nt_fast, matmul_tn_fast, nn_block, nt_block, tn_block, transpose
+from kernels.products import matmul_nn_fast, matmul_nt_fast, matmul_tn_fast, transpose
+from kernels.tiles import nn_block, nt_block, tn_block
 
 ACTIVATIONS = {
     "relu": (relu_forward, relu_backward),

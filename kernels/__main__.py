@@ -160,7 +160,7 @@ def cmd_show(kernel, dtypes, types=False, asm=False, all_lines=False, out=sys.st
     lesson = Lesson(kernel.func, texts[sig], remarks[sig])
     print(f"\nSource, line by line, as compiled for {_dtype_of(sig)}:", file=out)
     print("\n".join(lesson.render(max_sections=100 if all_lines else 8)), file=out)
-    if "tiles.py" in lesson.files() or kernel.module == "kernels.tiles":
+    if "tiles.py" in lesson.files() or kernel.module in ("kernels.tiles", "kernels.products"):
         print("\n" + "\n".join(tile_text()), file=out)
     print("\n" + "\n".join(costs_text(kernel.func.__name__)), file=out)
     if types:

@@ -22,7 +22,8 @@ from kernels.dropout import dropout_backward_span, dropout_span
 from kernels.matmul import bias_backward
 from kernels.optim import optimizer_step
 from kernels.runtime import FAST
-from kernels.tiles import PANEL, _check_product, nn_block, nt_block, _threads_for, tn_block, _wide
+from kernels.products import PANEL, _check_product, _threads_for
+from kernels.tiles import _wide, nn_block, nt_block, tn_block
 
 
 # ------------------------------------------------------------------------- forward

@@ -283,6 +283,7 @@ def tile_text():
     elif info:
         desc = str(info)
     else:
-        desc = (f"{tiles.TILE_ROWS} x {tiles.TILE_COLS}: a {tiles.TILE_ROWS}-row by "
-                f"{tiles.TILE_COLS}-column block of the output held in vector registers")
+        cols = tiles.tile_cols("float32")
+        desc = (f"{tiles.TILE_ROWS} x {cols}: a {tiles.TILE_ROWS}-row by {cols}-column (float32) "
+                "block of the output held in vector registers")
     return _wrap(f"Register tile of the CPU path (kernels/tiles.py): {desc}")

@@ -8,18 +8,18 @@ its plain counterparts (profiling/bench_kernels.py); a new optimised kernel need
 from collections import namedtuple
 
 from kernels import activations as act
-from kernels import augment, dropout, epoch, layers, loss, matmul, optim, tiles
+from kernels import augment, dropout, epoch, layers, loss, matmul, optim, products, tiles
 
 Pair = namedtuple("Pair", "fast plain equal what")
 
 PAIRS = (
-    Pair(tiles.matmul_nn_fast, (matmul.matmul_nn,), "rounding", "A @ B, 4x16 register tiles"),
-    Pair(tiles.matmul_tn_fast, (matmul.matmul_tn,), "rounding", "A.T @ B, 4x16 register tiles"),
-    Pair(tiles.matmul_nt_fast, (matmul.matmul_nt,), "rounding", "A @ B.T, 2x4 blocks of dot products"),
+    Pair(products.matmul_nn_fast, (matmul.matmul_nn,), "rounding", "A @ B, 4x16 register tiles"),
+    Pair(products.matmul_tn_fast, (matmul.matmul_tn,), "rounding", "A.T @ B, 4x16 register tiles"),
+    Pair(products.matmul_nt_fast, (matmul.matmul_nt,), "rounding", "A @ B.T, 2x4 blocks of dot products"),
     Pair(tiles.nn_block, (matmul.matmul_nn,), "rounding", "a block of A @ B on one thread"),
     Pair(tiles.tn_block, (matmul.matmul_tn,), "rounding", "a block of A.T @ B on one thread"),
     Pair(tiles.nt_block, (matmul.matmul_nt,), "rounding", "columns of A @ B.T on one thread"),
-    Pair(tiles.transpose, (), "bits", "A.T packed (NumPy's np.ascontiguousarray(A.T))"),
+    Pair(products.transpose, (), "bits", "A.T packed (NumPy's np.ascontiguousarray(A.T))"),
     Pair(layers.linear_act_forward,
          (matmul.linear_forward, act.activation_forward, dropout.dropout_forward), "rounding",
          "Z = H @ W + b, A = f(Z), D = A * mask"),

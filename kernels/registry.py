@@ -22,7 +22,8 @@ from kernels import epoch as E
 from kernels import warp as W
 
 # Modules listed first keep the bare kernel name when another module defines the same name.
-_ORDER = ("matmul", "activations", "loss", "optim", "dropout", "augment", "tiles", "layers", "epoch")
+_ORDER = ("matmul", "activations", "loss", "optim", "dropout", "augment", "tiles", "products", "layers",
+          "epoch")
 _SKIP = ("registry", "pairs", "runtime")
 # Small shapes for compiling a kernel before inspecting it, and for validating it against NumPy.
 EXAMPLE_DIMS = {"layer": (5, 7, 18), "hidden": (4, 5), "output": (4, 10), "params": (30,),

@@ -1,32 +1,29 @@
-"""Register-tiled, multi-threaded matrix products: the microkernels and the three layouts.
+"""Register-tiled microkernels: all the multiply-adds of the fast products and fused layers.
 
-Each computes what a plain kernel of kernels/matmul.py computes (its docstring names which;
-kernels/pairs.py is the table), to rounding: sums are taken in another order.
+Each computes a block of what a plain kernel of kernels/matmul.py computes, to rounding (sums are
+taken in another order); kernels/products.py splits them over threads, kernels/pairs.py is the
+table of which equals which.
 
-Two microkernels do all the multiply-adds:
-
-* Tile (A @ B and A.T @ B): a 4 x 16 block of `out` is accumulated in a small stack array that
-  LLVM keeps in registers (8 AVX2 or 4 AVX-512 registers), over the summed index t:
+* Tile (A @ B and A.T @ B): a TILE_ROWS x C block of `out`, C = two vector registers of columns
+  (kernels/cpu.py: 8 x 32 float32 on AVX-512, 6 x 16 on AVX2), is accumulated in a small stack
+  array that LLVM keeps in registers, over the summed index t:
       acc[r, c] += a_r * B[t, j + c]      a_r = A[i + r, t]  (A @ B)   or  A[t, i + r]  (A.T @ B)
-  The 16 columns are contiguous in B, so each step is 2 vector loads, 4 broadcasts and 8 fused
-  multiply-adds: every loaded value of B is used 4 times and every a_r 16 times from registers.
-  No operand is transposed and there is no horizontal sum at the end, so short sums (the
-  batch of 64 in a weight gradient) run as fast as long ones.
+  The C columns are contiguous in B, so each step is 2 vector loads, TILE_ROWS broadcasts and
+  2 TILE_ROWS fused multiply-adds: every loaded value of B is used TILE_ROWS times from
+  registers. No operand is transposed and there is no horizontal sum at the end, so short sums
+  (the batch of 64 in a weight gradient) run as fast as long ones. Every output is one sum over
+  t in order, whatever the tile's shape, so the tile shape does not change a single bit.
 * Dot (A @ B.T): out[i, j] = sum_k A[i, k] * B[j, k] reads two contiguous rows; a 2 x 4 block of
   outputs per sweep over k, vectorised by LLVM as 8 vector sums (fastmath lets it reorder each
   sum) and reduced horizontally once per output: best for long sums (784 inputs).
 
 Ragged edges need no special code path: a last row tile re-reads the last row (only real rows
 are stored), a last column panel is shifted left to end at the last column (overlapping columns
-are recomputed bit-identically and not stored twice), and a B narrower than 16 columns is copied
+are recomputed bit-identically and not stored twice), and a B narrower than C columns is copied
 into a zero-padded panel.
-
-Threads (`prange`) split `out` into panels of 16 units; every output is summed by one thread in a
-fixed order, so results do not depend on the thread count. Products below PARALLEL_MIN_FLOP run
-on one thread.
 """
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 from numba.np.numpy_support import carray
@@ -38,11 +35,6 @@ from kernels.runtime import FAST
 TILE_ROWS = cpu.TILE_ROWS                        # rows of the A @ B and A.T @ B register tile (4, 6, 8)
 TILE_ACC = TILE_ROWS * 2 * VECTOR_BYTES // 4     # its accumulators, counted in float32
 TILE_INFO = cpu.TILE_INFO
-PANEL = max(16, 2 * VECTOR_BYTES // 4)           # columns (A @ B) or rows (A.T @ B, A @ B.T) per
-                                                 # parallel task: a whole float32 tile width
-SHORT_SUM = 128                # A @ B.T with fewer terms per sum goes through the tile kernel
-PARALLEL_MIN_FLOP = 1 << 21    # 2 MFLOP (~60 us on one core): smaller products stay on one thread,
-                               # which beats two once the data moving between cores is counted
 _FLAGS = FAST
 
 
@@ -232,111 +224,3 @@ def nt_block(A, B, out, j0, j1):
                 s += A[i, k] * B[j, k]
             out[i, j] = s
         j += 1
-
-
-# ---------------------------------------------------------------------- plain products
-@njit(**_FLAGS)
-def _check_product(N, K, K2, M, No, Mo):
-    """The shapes of an (N,K) x (K2,M) product written into (No,Mo) must agree: the kernels do
-    not check bounds, so a mismatch would read and write past the arrays."""
-    if K != K2 or No != N or Mo != M:
-        raise ValueError("matrix shapes do not match for this product")
-
-
-@njit(**_FLAGS)
-def _threads_for(N, K, M):
-    """Whether an (N,K) x (K,M) product is worth splitting over threads by panels of M."""
-    return 2 * N * K * M >= PARALLEL_MIN_FLOP and M > PANEL
-
-
-@njit(parallel=True, **_FLAGS)
-def _nn_parallel(A, B, out):
-    M = out.shape[1]
-    for p in prange((M + PANEL - 1) // PANEL):
-        nn_block(A, B, out, 0, A.shape[0], p * PANEL, min(M, (p + 1) * PANEL))
-
-
-@njit(**_FLAGS)
-def matmul_nn_fast(A, B, out):
-    """out = A @ B.  A (N,K), B (K,M), out (N,M).  Equals `matmul_nn`.
-
-    The 4x16 tile kernel; split over threads by 16-column panels of out when large enough.
-    """
-    _check_product(A.shape[0], A.shape[1], B.shape[0], B.shape[1], out.shape[0], out.shape[1])
-    N, K = A.shape
-    M = B.shape[1]
-    Bw = _wide(B)
-    if _threads_for(N, K, M):
-        _nn_parallel(A, Bw, out)
-    else:
-        nn_block(A, Bw, out, 0, N, 0, M)
-
-
-@njit(parallel=True, **_FLAGS)
-def _tn_parallel(A, B, out):
-    K = out.shape[0]
-    for p in prange((K + PANEL - 1) // PANEL):
-        tn_block(A, B, out, p * PANEL, min(K, (p + 1) * PANEL), 0, out.shape[1])
-
-
-@njit(**_FLAGS)
-def matmul_tn_fast(A, B, out):
-    """out = A.T @ B.  A (N,K), B (N,M), out (K,M).  Equals `matmul_tn`.
-
-    The 4x16 tile kernel; split over threads by 16-row panels of out when large enough.
-    """
-    _check_product(A.shape[1], A.shape[0], B.shape[0], B.shape[1], out.shape[0], out.shape[1])
-    N, K = A.shape
-    M = B.shape[1]
-    Bw = _wide(B)
-    if _threads_for(N, M, K):
-        _tn_parallel(A, Bw, out)
-    else:
-        tn_block(A, Bw, out, 0, K, 0, M)
-
-
-@njit(parallel=True, **_FLAGS)
-def _nt_parallel(A, B, out):
-    M = B.shape[0]
-    for p in prange((M + PANEL - 1) // PANEL):
-        nt_block(A, B, out, p * PANEL, min(M, (p + 1) * PANEL))
-
-
-@njit(**_FLAGS)
-def transpose(A, out):
-    """out = A.T (a copy).  A (N,M), out (M,N). Four rows of A at a time: four sequential read
-    streams, four adjacent elements written per row of out."""
-    N, M = A.shape
-    i = 0
-    while i + 4 <= N:
-        for j in range(M):
-            out[j, i] = A[i, j]
-            out[j, i + 1] = A[i + 1, j]
-            out[j, i + 2] = A[i + 2, j]
-            out[j, i + 3] = A[i + 3, j]
-        i += 4
-    for r in range(i, N):
-        for j in range(M):
-            out[j, r] = A[r, j]
-
-
-@njit(**_FLAGS)
-def matmul_nt_fast(A, B, out):
-    """out = A @ B.T.  A (N,K), B (M,K), out (N,M).  Equals `matmul_nt`.
-
-    The 2x4 dot-product kernel, split over threads by 16-column panels of out when large enough.
-    Sums shorter than SHORT_SUM terms lose too much to the final horizontal additions: then B.T
-    is packed once (K*M copies) and the tile kernel computes A @ (B.T).
-    """
-    _check_product(A.shape[0], A.shape[1], B.shape[1], B.shape[0], out.shape[0], out.shape[1])
-    N, K = A.shape
-    M = B.shape[0]
-    if K < SHORT_SUM:
-        BT = np.empty((K, M), B.dtype)
-        transpose(B, BT)
-        matmul_nn_fast(A, BT, out)
-    elif _threads_for(N, K, M):
-        _nt_parallel(A, B, out)
-    else:
-        nt_block(A, B, out, 0, M)
-

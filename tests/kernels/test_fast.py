@@ -329,11 +329,11 @@ def test_each_pair_in_the_table_holds(rng, pair, dtype):
 def test_the_table_and_the_checks_cover_every_optimised_kernel():
     """Every kernel defined in the optimised modules (and every fused piece) is a row of PAIRS or
     exempt in NOT_PAIRED, and every row has a check."""
-    from kernels import augment, epoch, layers, loss, optim, tiles
+    from kernels import augment, epoch, layers, loss, optim, products, tiles
     fast_names = {p.fast.__name__ for p in PAIRS}
     assert fast_names == set(CHECKS)
     exempt = {f.__name__ for f in NOT_PAIRED}
-    for mod in (tiles, layers, epoch):
+    for mod in (tiles, products, layers, epoch):
         for name, obj in vars(mod).items():
             if hasattr(obj, "py_func") and not name.startswith("_") and obj.py_func.__module__ == mod.__name__:
                 assert name in fast_names | exempt, f"{mod.__name__}.{name} is not in kernels/pairs.py"

@@ -158,7 +158,7 @@ def test_line_counts_attribute_each_instruction_to_its_loc():
 def test_tile_text_reads_tile_info_whatever_its_form(monkeypatch):
     from kernels import tiles
     monkeypatch.delattr(tiles, "TILE_INFO", raising=False)
-    assert f"{tiles.TILE_ROWS} x {tiles.TILE_COLS}" in " ".join(tile_text())
+    assert f"{tiles.TILE_ROWS} x {tiles.tile_cols('float32')}" in " ".join(tile_text())
     monkeypatch.setattr(tiles, "TILE_INFO", "8 x 32 on AVX-512", raising=False)
     assert "8 x 32 on AVX-512" in " ".join(tile_text())
     monkeypatch.setattr(tiles, "TILE_INFO", {"isa": "avx2", "tile": "4 x 16"}, raising=False)

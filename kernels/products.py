@@ -1,0 +1,132 @@
+"""The fast matrix products: the microkernels of kernels/tiles.py split over threads.
+
+    matmul_nn_fast   out = A @ B       tile kernel, threads split the columns of out
+    matmul_tn_fast   out = A.T @ B     tile kernel, threads split the rows of out
+    matmul_nt_fast   out = A @ B.T     dot-product kernel (short sums: B.T packed, then the tile)
+
+Threads (`prange`) split `out` into panels of PANEL units; every output is summed by one thread in
+a fixed order, so results do not depend on the thread count. Products below PARALLEL_MIN_FLOP run
+on one thread. Each equals the plain kernel of kernels/matmul.py it is paired with in
+kernels/pairs.py, to rounding.
+"""
+import numpy as np
+from numba import njit, prange
+
+from kernels.cpu import VECTOR_BYTES
+from kernels.runtime import FAST
+from kernels.tiles import _wide, nn_block, nt_block, tn_block
+
+PANEL = max(16, 2 * VECTOR_BYTES // 4)           # columns (A @ B) or rows (A.T @ B, A @ B.T) per
+                                                 # parallel task: a whole float32 tile width
+SHORT_SUM = 128                # A @ B.T with fewer terms per sum goes through the tile kernel
+PARALLEL_MIN_FLOP = 1 << 21    # 2 MFLOP (~60 us on one core): smaller products stay on one thread,
+                               # which beats two once the data moving between cores is counted
+_FLAGS = FAST
+
+
+# ---------------------------------------------------------------------- plain products
+@njit(**_FLAGS)
+def _check_product(N, K, K2, M, No, Mo):
+    """The shapes of an (N,K) x (K2,M) product written into (No,Mo) must agree: the kernels do
+    not check bounds, so a mismatch would read and write past the arrays."""
+    if K != K2 or No != N or Mo != M:
+        raise ValueError("matrix shapes do not match for this product")
+
+
+@njit(**_FLAGS)
+def _threads_for(N, K, M):
+    """Whether an (N,K) x (K,M) product is worth splitting over threads by panels of M."""
+    return 2 * N * K * M >= PARALLEL_MIN_FLOP and M > PANEL
+
+
+@njit(parallel=True, **_FLAGS)
+def _nn_parallel(A, B, out):
+    M = out.shape[1]
+    for p in prange((M + PANEL - 1) // PANEL):
+        nn_block(A, B, out, 0, A.shape[0], p * PANEL, min(M, (p + 1) * PANEL))
+
+
+@njit(**_FLAGS)
+def matmul_nn_fast(A, B, out):
+    """out = A @ B.  A (N,K), B (K,M), out (N,M).  Equals `matmul_nn`.
+
+    The 4x16 tile kernel; split over threads by 16-column panels of out when large enough.
+    """
+    _check_product(A.shape[0], A.shape[1], B.shape[0], B.shape[1], out.shape[0], out.shape[1])
+    N, K = A.shape
+    M = B.shape[1]
+    Bw = _wide(B)
+    if _threads_for(N, K, M):
+        _nn_parallel(A, Bw, out)
+    else:
+        nn_block(A, Bw, out, 0, N, 0, M)
+
+
+@njit(parallel=True, **_FLAGS)
+def _tn_parallel(A, B, out):
+    K = out.shape[0]
+    for p in prange((K + PANEL - 1) // PANEL):
+        tn_block(A, B, out, p * PANEL, min(K, (p + 1) * PANEL), 0, out.shape[1])
+
+
+@njit(**_FLAGS)
+def matmul_tn_fast(A, B, out):
+    """out = A.T @ B.  A (N,K), B (N,M), out (K,M).  Equals `matmul_tn`.
+
+    The 4x16 tile kernel; split over threads by 16-row panels of out when large enough.
+    """
+    _check_product(A.shape[1], A.shape[0], B.shape[0], B.shape[1], out.shape[0], out.shape[1])
+    N, K = A.shape
+    M = B.shape[1]
+    Bw = _wide(B)
+    if _threads_for(N, M, K):
+        _tn_parallel(A, Bw, out)
+    else:
+        tn_block(A, Bw, out, 0, K, 0, M)
+
+
+@njit(parallel=True, **_FLAGS)
+def _nt_parallel(A, B, out):
+    M = B.shape[0]
+    for p in prange((M + PANEL - 1) // PANEL):
+        nt_block(A, B, out, p * PANEL, min(M, (p + 1) * PANEL))
+
+
+@njit(**_FLAGS)
+def transpose(A, out):
+    """out = A.T (a copy).  A (N,M), out (M,N). Four rows of A at a time: four sequential read
+    streams, four adjacent elements written per row of out."""
+    N, M = A.shape
+    i = 0
+    while i + 4 <= N:
+        for j in range(M):
+            out[j, i] = A[i, j]
+            out[j, i + 1] = A[i + 1, j]
+            out[j, i + 2] = A[i + 2, j]
+            out[j, i + 3] = A[i + 3, j]
+        i += 4
+    for r in range(i, N):
+        for j in range(M):
+            out[j, r] = A[r, j]
+
+
+@njit(**_FLAGS)
+def matmul_nt_fast(A, B, out):
+    """out = A @ B.T.  A (N,K), B (M,K), out (N,M).  Equals `matmul_nt`.
+
+    The 2x4 dot-product kernel, split over threads by 16-column panels of out when large enough.
+    Sums shorter than SHORT_SUM terms lose too much to the final horizontal additions: then B.T
+    is packed once (K*M copies) and the tile kernel computes A @ (B.T).
+    """
+    _check_product(A.shape[0], A.shape[1], B.shape[1], B.shape[0], out.shape[0], out.shape[1])
+    N, K = A.shape
+    M = B.shape[0]
+    if K < SHORT_SUM:
+        BT = np.empty((K, M), B.dtype)
+        transpose(B, BT)
+        matmul_nn_fast(A, BT, out)
+    elif _threads_for(N, K, M):
+        _nt_parallel(A, B, out)
+    else:
+        nt_block(A, B, out, 0, M)
+
