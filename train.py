@@ -18,9 +18,11 @@ import time
 
 from network.cli import CLIError
 
-DEFAULTS = dict(layers="784,128,64,10", activation="relu", init="he", optimizer="adam", lr=0.003,
-                schedule="onecycle", batch_size=64, epochs=30, seed=0, val_split=0.2, l2=0.0,
-                dropout=0.1, augment_shift=2, augment="elastic", rotate=10.0, scale=0.1, shear=0.15,
+# The default recipe (chosen on validation accuracy, seed 0; REPORT.md): Adam with a one-cycle
+# schedule peaking at 0.005, 40 epochs of affine + elastic warps, no dropout (the warps regularise)
+DEFAULTS = dict(layers="784,128,64,10", activation="relu", init="he", optimizer="adam", lr=0.005,
+                schedule="onecycle", batch_size=64, epochs=40, seed=0, val_split=0.2, l2=0.0,
+                dropout=0.0, augment_shift=2, augment="elastic", rotate=10.0, scale=0.1, shear=0.15,
                 elastic_sigma=4.0, elastic_alpha=1.5)
 
 
