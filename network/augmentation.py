@@ -85,8 +85,9 @@ def fields_for(aug, seed):
     key = (seed, aug.n_fields, aug.elastic_sigma, aug.elastic_alpha)
     if key not in _BANKS:
         _BANKS.clear()                 # one bank at a time (12.8 MB for 1024 fields)
-        _BANKS[key] = field_bank(warp_seed(seed) ^ 0x5EED, aug.n_fields, aug.elastic_sigma,
-                                 aug.elastic_alpha)
+        # np.uint64: a Python int above 2^63 cannot go to a kernel already compiled for int64
+        _BANKS[key] = field_bank(np.uint64(warp_seed(seed) ^ 0x5EED), aug.n_fields,
+                                 aug.elastic_sigma, aug.elastic_alpha)
     return _BANKS[key]
 
 

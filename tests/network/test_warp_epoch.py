@@ -110,3 +110,15 @@ def test_warps_need_28x28_images():
     m = NeuralNetwork([10, 4, 3], seed=0)
     with pytest.raises(ValueError, match="28x28"):
         m.train_epoch(np.zeros((5, 10)), np.zeros(5, np.int64), augment=AFFINE)
+
+
+def test_bank_seed_works_after_an_int64_compilation():
+    # The warp seeds lie above 2^63: a Python int that large cannot go to a kernel compiled for an
+    # int64 seed (as test_warp's calls compile it), so the bank's seed is passed as np.uint64.
+    from kernels.elastic import field_bank
+    from network import augmentation as A
+    field_bank(7, 1)
+    A._BANKS.clear()
+    bank = A.fields_for(Augmentation("elastic", n_fields=3), 5)
+    np.testing.assert_array_equal(bank, field_bank(np.uint64(A.warp_seed(5) ^ 0x5EED), 3))
+    assert A.warp_seed(5) >= 1 << 63
