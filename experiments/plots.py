@@ -128,7 +128,8 @@ def _plot_overfit(Figure, exp, groups):
 
 PLOT_FILES = {"exp1_learning_rate": "exp1_learning_rate.png", "exp2_depth": "exp2_depth.png",
               "exp3_activation": "exp3_activation.png", "exp4_init": "exp4_init.png",
-              "ext1_optimizers": "ext1_optimizers.png", "ext2_regularization": "ext2_regularization.png"}
+              "ext1_optimizers": "ext1_optimizers.png", "ext2_regularization": "ext2_regularization.png",
+              "ext3_augmentation": "ext3_augmentation.png"}
 
 
 def make_plots(names, grid, rows_by_id, runs_dir, plots_dir):

@@ -68,7 +68,7 @@ def run_one(run, data, runs_dir, log=lambda line: None):
         try:
             fit(net, x_tr, y_tr, data.x_val, data.y_val, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
                 learning_rate=cfg["lr"], schedule=cfg["schedule"], out=best_path,
-                history_path=history_path, progress=False, log=log)
+                history_path=history_path, progress=False, log=log, augment=_augmentation(cfg))
         except TrainingDiverged as e:
             status, diverged_epoch = "diverged", e.epoch
             if not history_path.exists():  # diverged in the first epoch: an empty history
@@ -95,7 +95,15 @@ def run_one(run, data, runs_dir, log=lambda line: None):
             "final_val_acc": last("val_acc"), "epochs_run": done, "diverged_epoch": diverged_epoch,
             "mean_epoch_time_s": float(np.mean(hist["epoch_time_s"])) if done else math.nan,
             "wall_time_s": wall, "history": os.path.relpath(history_path, Path(runs_dir).parent),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **({"augment": cfg["augment"]} if "augment" in cfg else {})}
+
+
+def _augmentation(cfg):
+    """The run's augmentation: cfg["augment"] (absent: none) at its kind's default amounts."""
+    from network.augmentation import Augmentation, defaults_for
+    kind = cfg.get("augment", "none")
+    return Augmentation(kind, **defaults_for(kind))
 
 
 # ----------------------------------------------------------------------------- parallel execution

@@ -10,7 +10,8 @@ the plain and the fused kernels share. By concern:
     loss.py         softmax, cross-entropy, the fused loss gradient, argmax
     optim.py        sgd / momentum / adam updates and the fused kernels' optimizer_step
     dropout.py      counter-based dropout masks
-    augment.py      image shifts and the batch gather that applies them
+    augment.py      image shifts, and the batch gathers that apply them or the warps
+    warp.py         random affine warps, bilinear sampling (elastic.py: displacement fields)
     tiles.py        register-tiled microkernels (tile shape per CPU: cpu.py)
     products.py     the fast matrix products: microkernels split over threads
     layers.py       fused layer kernels (product + the plain kernels' element-wise epilogue)
@@ -27,7 +28,7 @@ from kernels.activations import (ACT_CODES, ACT_NONE, ACT_RELU, ACT_SIGMOID, ACT
                                  BACKWARD_FROM_OUTPUT, activation_backward, activation_forward,
                                  relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
                                  tanh_backward, tanh_forward)
-from kernels.augment import gather_rows, shift_images
+from kernels.augment import gather_rows, gather_warp, shift_images
 from kernels.dropout import dropout_backward, dropout_forward, hash_uniform
 from kernels.epoch import layout, train_epoch_compiled
 from kernels.layers import bias_grad_step, linear_act_forward, linear_input_grad, weight_grad_step

@@ -1,12 +1,14 @@
 """Data augmentation, and the batch gather that applies it on the way into the compiled epoch.
 
 shift_images is the readable kernel; gather_rows fetches a mini-batch's rows from anywhere in the
-training set and shifts them in the same pass (no extra pass over the batch).
+training set and shifts them in the same pass (no extra pass over the batch); gather_warp does the
+same with the random affine / elastic warps of kernels/warp.py (readable form: augment_images).
 """
 import numpy as np
 from numba import njit, prange
 
 from kernels.runtime import FAST
+from kernels.warp import WORK_SIZE, augment_image
 
 
 @njit(cache=True)
@@ -78,3 +80,36 @@ def gather_rows(X, idx, shift_r, shift_c, use_shift, out):
     else:
         for r in range(N):
             _gather_row(X, idx[r], shift_r, shift_c, use_shift, out, r)
+
+
+# No fastmath here: the warp must round exactly as kernels.warp does (readable path = fast path).
+@njit(parallel=True, cache=True)
+def _gather_warp_parallel(X, idx, seed, counter0, max_rotation, max_scale, max_shear, max_shift,
+                          fields, out):
+    for r in prange(out.shape[0]):
+        work = np.empty(WORK_SIZE)              # per-row scratch: no state shared between threads
+        s = idx[r]
+        augment_image(X[s], seed, counter0 + s, max_rotation, max_scale, max_shear, max_shift,
+                      fields, out[r], work)
+
+
+@njit(cache=True)
+def gather_warp(X, idx, seed, counter0, max_rotation, max_scale, max_shear, max_shift, fields, out):
+    """out[r] = X[idx[r]] under a random affine (and, if fields has B > 0, elastic) warp, in one pass.
+
+    Row r is kernels.warp.augment_image of image idx[r] with counter counter0 + idx[r]: its random
+    parameters depend on the sample's number, not on the batch, the chunk or the thread, so this
+    equals `augment_images(X[idx], seed, counter0 + idx, ..., out)` bit for bit. X (n, 784), idx
+    (N,), amounts as in augment_image (degrees, fraction, factor, whole px), fields (B, 2, 28, 28)
+    float64 (B = 0: affine only), out (N, 784). Two threads share the rows when there are many.
+    """
+    N = out.shape[0]
+    if N * out.shape[1] >= 1 << 14:
+        _gather_warp_parallel(X, idx, seed, counter0, max_rotation, max_scale, max_shear,
+                              max_shift, fields, out)
+    else:
+        work = np.empty(WORK_SIZE)
+        for r in range(N):
+            s = idx[r]
+            augment_image(X[s], seed, counter0 + s, max_rotation, max_scale, max_shear,
+                          max_shift, fields, out[r], work)

@@ -183,6 +183,11 @@ COSTS = {
                         lambda d, s: (0, 2 * s * d[0] * d[1] + INT * d[0]),
                         "N rows of the (48000,784) training set, unshifted: a copy, 0 FLOPs; "
                         "reads N rows and idx, writes out"),
+    "gather_warp": Cost(lambda N: (N, SIZES[0], N_TRAIN),
+                        lambda d, s: (19 * d[0] * d[1], 2 * s * d[0] * d[1] + 16 * d[0] * d[1] + INT * d[0]),
+                        "N rows of the training set under an affine + elastic warp: per pixel 4 adds "
+                        "(sampling point and field), 4 clamps, 2 fractions, 9 for the bilinear blend; "
+                        "reads N rows, their (2,28,28) float64 fields and idx, writes out"),
 }
 
 # Exported kernels with no entry, and why.

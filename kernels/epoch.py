@@ -3,7 +3,7 @@ allocation per step.
 
 For each mini-batch b, rows idx = perm[b*bs : (b+1)*bs], with layers l = 0..L-1:
 
-    H_0 = X[idx] (shifted if augmenting)                                   gather_rows
+    H_0 = X[idx] (shifted, or warped, if augmenting)           gather_rows / gather_warp
     Z_l = H_l @ W_l + b_l,  A_l = f(Z_l),  H_{l+1} = A_l * mask_l          linear_act_forward
     loss_b, dZ_{L-1} = softmax-CE of Z_{L-1} and its gradient              softmax_xent_grad
 and from the top layer down:
@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from kernels.activations import ACT_NONE, backward_reads_output
-from kernels.augment import gather_rows
+from kernels.augment import gather_rows, gather_warp
 from kernels.layers import bias_grad_step, linear_act_forward, linear_input_grad, weight_grad_step
 from kernels.loss import softmax_xent_grad
 
@@ -33,8 +33,16 @@ from kernels.loss import softmax_xent_grad
 Data = namedtuple("Data", "X y perm lrs batch_size")
 """X (n, n_0) inputs, y (n,) int labels, perm (n,) the shuffled order, lrs (n_batches,) each
 batch's learning rate, batch_size."""
-Augment = namedtuple("Augment", "use_shift shift_r shift_c")
-"""use_shift: translate images (28x28) by shift_r / shift_c (n,) whole pixels per sample."""
+NO_FIELDS = np.zeros((0, 2, 28, 28))
+Augment = namedtuple("Augment", "use_shift shift_r shift_c warp seed counter0 max_rotation "
+                                "max_scale max_shear max_shift fields",
+                     defaults=(False, np.uint64(0), np.int64(0), 0.0, 0.0, 0.0, np.int64(0), NO_FIELDS))
+"""use_shift: translate images (28x28) by shift_r / shift_c (n,) whole pixels per sample.
+warp: instead warp every image at random (kernels/warp.py, augment_image): sample s of the epoch
+uses hash counter counter0 + s under `seed` (uint64), amounts max_rotation (degrees), max_scale
+(fraction), max_shear (factor), max_shift (whole px, int64) and the elastic bank fields
+(B, 2, 28, 28) float64 (B = 0: affine only). The defaults switch warping off, with the types of
+the one compiled signature."""
 Net = namedtuple("Net", "sizes act p_drop seed_hi")
 """sizes (L+1,) int64 layer sizes; act the hidden layers' ACT_* code; p_drop dropout probability;
 seed_hi uint64 (model seed & 0xFFFFFFFF) << 32, the high half of every dropout seed."""
@@ -103,7 +111,11 @@ def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1):
         nb = min(n, start + bsz) - start
         idx = perm[start:start + nb]
         Xb = _mat(bufX, 0, nb, K0)
-        gather_rows(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
+        if aug.warp:
+            gather_warp(X, idx, aug.seed, aug.counter0, aug.max_rotation, aug.max_scale,
+                        aug.max_shear, aug.max_shift, aug.fields, Xb)
+        else:
+            gather_rows(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
         yb = yb_all[:nb]
         for r in range(nb):
             yb[r] = y[idx[r]]

@@ -8,7 +8,7 @@ its plain counterparts (profiling/bench_kernels.py); a new optimised kernel need
 from collections import namedtuple
 
 from kernels import activations as act
-from kernels import augment, dropout, epoch, layers, loss, matmul, optim, products, tiles
+from kernels import augment, dropout, epoch, layers, loss, matmul, optim, products, tiles, warp
 
 Pair = namedtuple("Pair", "fast plain equal what")
 
@@ -38,6 +38,7 @@ PAIRS = (
          (loss.softmax_cross_entropy_forward, loss.softmax_cross_entropy_backward), "bits",
          "loss and dZ in one pass"),
     Pair(augment.gather_rows, (augment.shift_images,), "bits", "X[idx], shifted, in one pass"),
+    Pair(augment.gather_warp, (warp.augment_images,), "bits", "X[idx], warped, in one pass"),
 )
 
 # Kernels that are neither plain nor in PAIRS, and why.

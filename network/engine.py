@@ -11,6 +11,7 @@ import numpy as np
 import kernels as K
 from kernels import epoch as E
 from kernels import runtime
+from kernels.warp import augment_images
 
 _NO_SHIFT = np.zeros(0, np.int64)
 
@@ -74,14 +75,16 @@ class ThreadGuard:
         return self.best
 
 
-def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts):
+def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress=None):
     """One epoch through K.train_epoch_compiled on the network's own flat arrays, CHUNK batches
     per call: the thread count can change between calls (ThreadGuard), and an interrupt lands
-    between calls with weights, optimizer state and counters in step. Returns the mean loss."""
+    between calls with weights, optimizer state and counters in step. shifts (2, n) whole-pixel
+    shifts or None; warp the augmentation.warp_args tuple or None; progress(rows) is called after
+    each chunk with the rows it trained. Returns the mean loss."""
     runtime.ensure_fresh_cache()
     data = E.Data(X, y, perm, lrs, batch_size)
     sr, sc = (_NO_SHIFT, _NO_SHIFT) if shifts is None else (shifts[0].copy(), shifts[1].copy())
-    aug = E.Augment(shifts is not None, sr, sc)
+    aug = E.Augment(shifts is not None, sr, sc, *((True, *warp) if warp is not None else ()))
     spec = E.Net(net.params.sizes, np.int64(K.ACT_CODES[net.activation]), float(net.dropout),
                  np.uint64((net.seed & 0xFFFFFFFF) << 32))
     opt = E.Optim(np.int64(K.OPT_CODES[net.optimizer]), float(net.l2), float(net.momentum),
@@ -95,16 +98,19 @@ def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts):
                 part, net.step, net.dropout_calls, net.loss = K.train_epoch_compiled(
                     data, aug, spec, net.params.flat, opt, net.step, net.dropout_calls, b0, b1)
             total += part
+            if progress is not None:
+                progress(min(X.shape[0], b1 * batch_size) - b0 * batch_size)
     finally:
         net._thread_guard_best = guard.close()
     return total / X.shape[0]
 
 
-def reference_epoch(net, X, y, batch_size, lrs, perm, shifts):
+def reference_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress=None):
     """The same epoch as a readable Python loop over the plain kernels: backward, then
-    update_weights, batch by batch. Returns the mean loss."""
+    update_weights, batch by batch (images shifted by shift_images or warped by augment_images).
+    Returns the mean loss."""
     n = X.shape[0]
-    if shifts is not None:
+    if shifts is not None or warp is not None:
         xa = np.empty((min(batch_size, n), X.shape[1]), net.dtype)
     total = 0.0
     for b in range(len(lrs)):
@@ -113,6 +119,12 @@ def reference_epoch(net, X, y, batch_size, lrs, perm, shifts):
         if shifts is not None:
             K.shift_images(xb, shifts[0, idx], shifts[1, idx], xa[:len(idx)])
             xb = xa[:len(idx)]
+        elif warp is not None:
+            seed, counter0, *amounts, fields = warp
+            augment_images(xb, seed, counter0 + idx, *amounts, fields, xa[:len(idx)])
+            xb = xa[:len(idx)]
         total += net._backward(xb, y[idx]) * len(idx)
         net.update_weights(lrs[b])
+        if progress is not None:
+            progress(len(idx))
     return total / n

@@ -1,6 +1,5 @@
 """NeuralNetwork: a thin class that owns the parameters (network/params.py: one flat layout,
-per-layer views), activation buffers and counters, and calls the kernels in order. It does no
-math of its own.
+per-layer views), activation buffers and counters, and calls the kernels in order (no math).
 
 For layers l = 0..L-1 with weights W_l (n_l, n_{l+1}) and biases b_l:
     a_0 = X
@@ -18,6 +17,7 @@ import numpy as np
 import kernels as K
 from network import engine
 from network import validation as V
+from network.augmentation import epoch_augmentation
 from network.initializers import INITS, initialize
 from network.params import Parameters
 from network.state import Persistence
@@ -66,6 +66,7 @@ class NeuralNetwork(Persistence):
         w, b = initialize(sizes, init, np.random.default_rng(self.seed), self.dtype)
         self.weights, self.biases = w, b
         self.dropout_calls = 0     # counter that seeds each dropout mask
+        self.augment_epochs = 0    # warped epochs run: the warps' counter base (augmentation.py)
         self.rng = np.random.default_rng([self.seed, 1])  # shuffling and augmentation
         self.loss = None
         self.metadata = {}
@@ -229,31 +230,31 @@ class NeuralNetwork(Persistence):
                 K.adam_update(p, g, s1, s2, lr, self.beta1, self.beta2, self.eps, self.step, l2)
 
     # ------------------------------------------------------------------- epoch
-    def train_epoch(self, X, y, batch_size=64, learning_rate=0.01, augment_shift=0, fast=True):
+    def train_epoch(self, X, y, batch_size=64, learning_rate=0.01, augment_shift=0, fast=True,
+                    augment=None, progress=None):
         """One shuffled pass of mini-batch training over (X, y); returns the mean training loss.
 
         learning_rate is a number, or an array with one rate per mini-batch (a schedule).
-        augment_shift > 0 translates each image by a random whole number of pixels in
-        [-augment_shift, augment_shift] along each axis (28x28 inputs only).
+        augment_shift > 0 shifts each image by up to that many whole pixels per axis (28x28
+        inputs); augment (network.augmentation.Augmentation) picks shifts or affine/elastic
+        warps instead. progress(rows), if given, is called as rows are trained.
         fast=True runs the compiled epoch (network/engine.py, kernels/epoch.py); fast=False the
-        readable per-batch loop over the plain kernels (`train_epoch_reference`). Both draw the
-        same shuffle, shifts and dropout masks and apply the same updates to the same arrays, so
-        they give the same weights up to float rounding; the fast path gives the same bits for
-        any number of threads.
+        readable loop over the plain kernels (`train_epoch_reference`). Both draw the same
+        shuffle, augmentation and dropout masks and apply the same updates, so they give the same
+        weights up to float rounding; the fast path gives the same bits for any thread count.
         """
         X = self._check_X(X)
         y = self._check_y(y, X.shape[0])
         n = X.shape[0]
         batch_size = V.check_int("batch_size", batch_size, 1, what="a positive integer")
-        augment_shift = V.check_augment_shift(augment_shift, self.layer_sizes[0])
+        aug = V.check_augmentation(augment, augment_shift, self.layer_sizes[0])
         lrs = V.check_learning_rates(learning_rate, -(-n // batch_size))
         perm = self.rng.permutation(n)
-        shifts = None
-        if augment_shift:
-            shifts = self.rng.integers(-augment_shift, augment_shift + 1, size=(2, n))
+        shifts, warp = epoch_augmentation(self, aug, n)
         run = engine.compiled_epoch if fast else engine.reference_epoch
-        return run(self, X, y, batch_size, lrs, perm, shifts)
+        return run(self, X, y, batch_size, lrs, perm, shifts, warp, progress)
 
-    def train_epoch_reference(self, X, y, batch_size=64, learning_rate=0.01, augment_shift=0):
+    def train_epoch_reference(self, X, y, batch_size=64, learning_rate=0.01, augment_shift=0,
+                              augment=None):
         """`train_epoch` through the plain kernels, one Python call per operation."""
-        return self.train_epoch(X, y, batch_size, learning_rate, augment_shift, fast=False)
+        return self.train_epoch(X, y, batch_size, learning_rate, augment_shift, False, augment)

@@ -132,7 +132,9 @@ def plot_learning_curves(history, path, best_epoch: int | None = None, title: st
     axes = fig.subplots(1, n_panels)
     marker = "o" if len(history) <= 30 else None
     for ax, key, label in ((axes[0], "loss", "cross-entropy loss"), (axes[1], "acc", "accuracy")):
-        ax.plot(epochs, cols[f"train_{key}"], marker=marker, ms=3, label="train")
+        n_sub = history[0].get("train_eval_images")   # train figures from a fixed subset
+        ax.plot(epochs, cols[f"train_{key}"], marker=marker, ms=3,
+                label=f"train ({int(n_sub):,}-image subset)" if n_sub else "train")
         ax.plot(epochs, cols[f"val_{key}"], marker=marker, ms=3, label="validation")
         ax.axvline(best_ep, color="0.4", ls="--", lw=1,
                    label=f"best val acc (epoch {best_ep:g}: {cols['val_acc'][best_i]:.4f})")

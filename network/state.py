@@ -41,7 +41,7 @@ class Persistence:
         (arrays, info) with the optimizer's arrays and a JSON-able dict of counters and RNG state."""
         arrays = {f"opt_{name}_{i}": a for name, lst in self.opt_state.items() for i, a in enumerate(lst)}
         info = {"step": self.step, "dropout_calls": self.dropout_calls,
-                "rng": self.rng.bit_generator.state}
+                "augment_epochs": self.augment_epochs, "rng": self.rng.bit_generator.state}
         return arrays, info
 
     def restore_training_state(self, arrays, info):
@@ -55,4 +55,5 @@ class Persistence:
                 a[...] = arrays[key]
         self.step = int(info["step"])
         self.dropout_calls = int(info["dropout_calls"])
+        self.augment_epochs = int(info.get("augment_epochs", 0))
         self.rng.bit_generator.state = info["rng"]

@@ -15,7 +15,38 @@ import numpy as np
 from network.io import ModelFileError, atomic_write, load_arrays, save_model
 
 SCHEDULES = ("constant", "cosine", "onecycle")
-HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s")
+HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s",
+                  "time_s", "images_per_s", "gflops", "train_eval_images")
+"""time_s: wall time since training started (epochs and evaluations) at the end of the epoch;
+images_per_s and gflops: the epoch's training throughput (gflops counts the three products of
+every layer, forward and backward: `flops_per_image`); train_eval_images: how many training
+images (a fixed subset) the train_loss / train_acc columns are measured on."""
+TRAIN_EVAL_IMAGES = 10_000      # train loss/accuracy per epoch on a fixed subset of this size
+ACCURACY_MARKS = (0.97, 0.98, 0.985, 0.99)
+
+
+def flops_per_image(layer_sizes):
+    """FLOPs one training image costs in the products: per layer (n_in, n_out), Z = H @ W,
+    dW = H.T @ dZ and dH = dZ @ W.T, 2 n_in n_out each (the epoch skips dH of the first layer,
+    which is counted anyway, as in the epoch FLOP figure of the benchmarks)."""
+    return sum(6 * a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+
+
+def train_eval_subset(n, size=TRAIN_EVAL_IMAGES):
+    """Indices of the fixed training subset evaluated after each epoch (all rows when n <= size)."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(20261130).choice(n, size, replace=False))
+
+
+def time_to_accuracy(history, marks=ACCURACY_MARKS):
+    """{"97%": seconds, ...}: the wall time (history's time_s) at which validation accuracy first
+    reached each mark, None if it never did."""
+    out = {}
+    for m in marks:
+        hit = next((h.get("time_s") for h in history if h["val_acc"] >= m), None)
+        out[f"{100 * m:g}%"] = None if hit is None else float(hit)
+    return out
 
 
 class TrainingInterrupted(RuntimeError):
@@ -97,14 +128,17 @@ def load_checkpoint(path):
 def fit(model, x_train, y_train, x_val, y_val, *, epochs, batch_size, learning_rate,
         schedule="constant", augment_shift=0, out=None, history_path=None, progress=True,
         log=print, extra_metadata=None, checkpoint=None, resume=None, should_stop=None,
-        run_info=None):
+        run_info=None, augment=None, train_eval_images=TRAIN_EVAL_IMAGES, quiet=False):
     """Train `model` for `epochs`; return (history, best) where best = (epoch, val_acc).
 
     The model with the best validation accuracy so far is saved to `out` after each improvement
     (atomically; never on a diverged epoch). With `checkpoint`, the full training state is saved
     there after every epoch; `resume` (a dict from `load_checkpoint`) continues such a run exactly.
     `should_stop()` is polled after each epoch; if true, TrainingInterrupted is raised once the
-    epoch's checkpoint is written.
+    epoch's checkpoint is written. augment: a network.augmentation.Augmentation (else shifts of
+    augment_shift px). Training loss/accuracy are measured on a fixed subset of
+    train_eval_images rows (train_eval_subset) to keep evaluation cheap. The progress bar counts
+    images and shows the throughput (images/s, GFLOP/s); quiet=True prints nothing per epoch.
     """
     from tqdm.auto import tqdm
 
@@ -114,23 +148,41 @@ def fit(model, x_train, y_train, x_val, y_val, *, epochs, batch_size, learning_r
     if resume is not None:
         history, best = [dict(h) for h in resume["history"]], tuple(resume["best"])
     start = len(history) + 1
-    bar = tqdm(range(start, epochs + 1), desc="training", unit="epoch", disable=not progress, leave=False,
-               initial=start - 1, total=epochs)
-    for epoch in bar:
+    n = len(x_train)
+    sub = train_eval_subset(n, train_eval_images)
+    x_sub, y_sub = (x_train, y_train) if len(sub) == n else (x_train[sub], y_train[sub])
+    flops = flops_per_image(model.layer_sizes)
+    clock0 = time.perf_counter() - (history[-1].get("time_s") or 0.0 if history else 0.0)
+    show = progress and not quiet
+    bar = tqdm(desc="training", unit="img", unit_scale=True, disable=not show, leave=False,
+               initial=(start - 1) * n, total=epochs * n, smoothing=0.3)
+    bar_t = [time.perf_counter(), 0]
+
+    def on_rows(rows):                  # progress hook: live images/s and GFLOP/s
+        bar.update(rows)
+        bar_t[1] += rows
+        dt = time.perf_counter() - bar_t[0]
+        if dt > 0.5:
+            bar.set_postfix_str(f"{bar_t[1] * flops / dt / 1e9:.1f} GFLOP/s, epoch {epoch}/{epochs}")
+            bar_t[:] = [time.perf_counter(), 0]
+    for epoch in range(start, epochs + 1):
         t0 = time.perf_counter()
         run_loss = model.train_epoch(x_train, y_train, batch_size=batch_size,
                                      learning_rate=lrs[(epoch - 1) * steps:epoch * steps],
-                                     augment_shift=augment_shift)
+                                     augment_shift=augment_shift, augment=augment,
+                                     progress=on_rows if show else None)
         elapsed = time.perf_counter() - t0
         if not math.isfinite(run_loss):
             raise TrainingDiverged(epoch, float(lrs[(epoch - 1) * steps]))
-        train_loss, train_acc = model.evaluate(x_train, y_train)
+        train_loss, train_acc = model.evaluate(x_sub, y_sub)
         val_loss, val_acc = model.evaluate(x_val, y_val)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise TrainingDiverged(epoch, float(lrs[(epoch - 1) * steps]))
         row = {"epoch": epoch, "lr": float(lrs[epoch * steps - 1]), "train_loss": train_loss,
                "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
-               "epoch_time_s": elapsed}
+               "epoch_time_s": elapsed, "time_s": time.perf_counter() - clock0,
+               "images_per_s": n / elapsed, "gflops": n * flops / elapsed / 1e9,
+               "train_eval_images": len(sub)}
         history.append(row)
         improved = val_acc > best[1]
         if improved:
@@ -140,12 +192,14 @@ def fit(model, x_train, y_train, x_val, y_val, *, epochs, batch_size, learning_r
                            **(extra_metadata or {}))
         if history_path is not None:
             write_history(history_path, history)
-        bar.set_postfix(val_acc=f"{val_acc:.4f}")
         line = (f"epoch {epoch:3d}/{epochs}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
-                f"val loss {val_loss:.4f} acc {val_acc:.4f}  ({elapsed:.2f} s){'  *best' if improved else ''}")
-        (tqdm.write if progress else log)(line)
+                f"val loss {val_loss:.4f} acc {val_acc:.4f}  ({elapsed:.2f} s, "
+                f"{row['images_per_s']:,.0f} img/s, {row['gflops']:.1f} GFLOP/s){'  *best' if improved else ''}")
+        if not quiet:
+            (tqdm.write if show else log)(line)
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, epoch, history, best, run_info)
         if should_stop is not None and should_stop() and epoch < epochs:
             raise TrainingInterrupted(epoch, checkpoint)
+    bar.close()
     return history, best

@@ -93,3 +93,15 @@ def check_augment_shift(augment_shift, n_in):
     if augment_shift and n_in != 784:
         raise ValueError(f"augment_shift needs 28x28 images (784 inputs); this network takes {n_in}")
     return int(augment_shift)
+
+
+def check_augmentation(augment, augment_shift, n_in):
+    """The Augmentation to apply: `augment` if given, else shifts of augment_shift px."""
+    from network.augmentation import Augmentation
+    if augment is None:
+        return Augmentation.from_shift(check_augment_shift(augment_shift, n_in))
+    if not isinstance(augment, Augmentation):
+        raise TypeError(f"augment must be a network.augmentation.Augmentation; got {augment!r}")
+    if augment.active and n_in != 784:
+        raise ValueError(f"augmentation needs 28x28 images (784 inputs); this network takes {n_in}")
+    return augment

@@ -157,7 +157,7 @@ BENCH_EXEMPT.update({f: "augmentation warp: no NumPy equivalent to time against 
                         "test oracle); timed inside the compiled epoch"
                      for f in (_W.warp_images, _W.augment_images, _W.draw_params_batch, _W.augment_image,
                                _W.warp_image, _W.draw_params, _W.sampling_map, _EL.elastic_fields,
-                               _EL.gaussian_taps)})
+                               _EL.gaussian_taps, K.gather_warp)})
 
 
 def case_for(kernel):

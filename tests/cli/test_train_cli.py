@@ -34,6 +34,12 @@ BAD = [
     (["--l2", "-1"], "--l2"),
     (["--dropout", "1"], "--dropout"),
     (["--augment-shift", "-1"], "--augment-shift"),
+    (["--augment", "rotate"], "--augment"),
+    (["--rotate", "-5"], "--rotate"),
+    (["--scale", "1.5"], "--scale"),
+    (["--shear", "nan"], "--shear"),
+    (["--elastic-sigma", "-1"], "--elastic-sigma"),
+    (["--elastic-alpha", "inf"], "--elastic-alpha"),
     (["--seed", "-1"], "--seed"),
     (["--subset", "0"], "--subset"),
     (["--activation", "softplus"], "--activation"),
@@ -63,8 +69,10 @@ def test_help_lists_every_flag():
     r = run("--help")
     assert r.returncode == 0
     for flag in ("--layers", "--activation", "--init", "--optimizer", "--lr", "--batch-size", "--epochs",
-                 "--seed", "--val-split", "--l2", "--dropout", "--data-dir", "--out"):
+                 "--seed", "--val-split", "--l2", "--dropout", "--data-dir", "--out", "--augment",
+                 "--rotate", "--scale", "--shear", "--elastic-sigma", "--elastic-alpha", "--quiet"):
         assert flag in r.stdout
+    assert "degrees" in r.stdout and "pixels" in r.stdout
 
 
 def test_short_run_on_real_mnist_writes_model_history_plot(tmp_path):
@@ -84,6 +92,21 @@ def test_short_run_on_real_mnist_writes_model_history_plot(tmp_path):
     assert net.metadata["val_accuracy"] == summary["best_val_accuracy"] > 0.5
     assert (tmp_path / "lc.png").stat().st_size > 1000
     assert len((tmp_path / "h.csv").read_text().strip().splitlines()) == 3
+    assert "img/s" in r.stdout and "GFLOP/s" in r.stdout            # the epoch lines
+    header = (tmp_path / "h.csv").read_text().splitlines()[0].split(",")
+    assert {"images_per_s", "gflops", "time_s", "train_eval_images"} <= set(header)
+    assert set(summary["time_to_val_accuracy_s"]) == {"97%", "98%", "98.5%", "99%"}
+
+
+def test_quiet_prints_no_bar_and_no_epoch_lines(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), "--subset", "500", "--epochs", "2",
+                        "--augment", "affine", *_outputs(tmp_path)[:-1], "--quiet"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "epoch   1/2" not in r.stdout + r.stderr and "img/s" not in r.stdout + r.stderr
+    assert "best validation accuracy" in r.stdout
+    rows = (tmp_path / "h.csv").read_text().strip().splitlines()
+    assert len(rows) == 3 and float(rows[1].split(",")[rows[0].split(",").index("gflops")]) > 0
 
 
 def _outputs(d):
@@ -91,13 +114,20 @@ def _outputs(d):
             "--plot", str(d / "lc.png"), "--checkpoint", str(d / "ckpt.npz"), "--no-progress"]
 
 
-def test_sigterm_writes_checkpoint_and_resume_gives_identical_weights(tmp_path):
+TIMINGS = ("epoch_time_s", "time_s", "images_per_s", "gflops")
+
+
+@pytest.mark.parametrize("augment", [["--augment", "shift"],
+                                     ["--augment", "elastic", "--rotate", "12", "--elastic-alpha", "2"]],
+                         ids=["shift", "elastic"])
+def test_sigterm_writes_checkpoint_and_resume_gives_identical_weights(tmp_path, augment):
     """An interrupted run, resumed, ends with bit-identical weights, optimizer state and history."""
     import signal
     import time
 
     from network.io import load_arrays
-    settings = ["--subset", "1500", "--epochs", "4", "--dropout", "0.2", "--augment-shift", "1", "--seed", "5"]
+    settings = ["--subset", "1500", "--epochs", "4", "--dropout", "0.2", "--augment-shift", "1", "--seed", "5",
+                *augment]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     full, part = tmp_path / "full", tmp_path / "part"
     r = subprocess.run([sys.executable, str(ROOT / "train.py"), *settings, *_outputs(full)], cwd=ROOT,
@@ -125,10 +155,15 @@ def test_sigterm_writes_checkpoint_and_resume_gives_identical_weights(tmp_path):
     for key in a:
         if key != "metadata":
             assert np.array_equal(a[key], b[key]), key
-    ha = [{k: v for k, v in row.items() if k != "epoch_time_s"} for row in json.loads(str(a["metadata"]))["checkpoint"]["history"]]
-    hb = [{k: v for k, v in row.items() if k != "epoch_time_s"} for row in json.loads(str(b["metadata"]))["checkpoint"]["history"]]
+    ha = [{k: v for k, v in row.items() if k not in TIMINGS} for row in json.loads(str(a["metadata"]))["checkpoint"]["history"]]
+    hb = [{k: v for k, v in row.items() if k not in TIMINGS} for row in json.loads(str(b["metadata"]))["checkpoint"]["history"]]
     assert ha == hb and len(ha) == 4
     assert np.array_equal(load_arrays(full / "m.npz")["W0"], load_arrays(part / "m.npz")["W0"])
+    saved = json.loads(str(b["metadata"]))["checkpoint"]["run"]["args"]
+    assert saved["augment"] == augment[1] and saved["augment_shift"] == 1
+    if augment[1] == "elastic":
+        assert saved["rotate"] == 12 and saved["elastic_alpha"] == 2
+        assert json.loads(str(b["metadata"]))["checkpoint"]["state"]["augment_epochs"] == 4
 
 
 def checkpoint_epoch(path):

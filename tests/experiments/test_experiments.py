@@ -35,9 +35,9 @@ def read_csv(path):
 
 # ----------------------------------------------------------------------------- grid definitions
 
-def test_the_six_experiments_cover_the_assignment():
+def test_the_experiments_cover_the_assignment():
     assert list(E.EXPERIMENTS) == ["exp1_learning_rate", "exp2_depth", "exp3_activation", "exp4_init",
-                                   "ext1_optimizers", "ext2_regularization"]
+                                   "ext1_optimizers", "ext2_regularization", "ext3_augmentation"]
     res = {name: e.resolved() for name, e in E.EXPERIMENTS.items()}
     lrs = {c["lr"] for _, c in res["exp1_learning_rate"]}
     assert {0.001, 0.005, 0.01} <= lrs and max(lrs) > 0.01
@@ -51,6 +51,7 @@ def test_the_six_experiments_cover_the_assignment():
     reg = {(c["l2"] > 0, c["dropout"] > 0) for _, c in res["ext2_regularization"]}
     assert reg == {(False, False), (True, False), (False, True), (True, True)}
     assert all(0 < c["n_train"] < 48000 for _, c in res["ext2_regularization"])
+    assert [c["augment"] for _, c in res["ext3_augmentation"]] == ["none", "shift", "affine", "elastic"]
     assert len(E.DEFAULT_SEEDS) >= 3
     for name, configs in res.items():
         assert all(c["epochs"] >= 10 for _, c in configs), name
@@ -343,3 +344,14 @@ def test_repository_report_matches_results_csv():
         pytest.skip("REPORT.md has no generated table block or results/experiments.csv does not exist yet")
     problems = T.check_report(report.read_text(encoding="utf-8"), E.read_results(csv_path), "REPORT.md")
     assert problems == [], "\n".join(problems[:20])
+
+
+def test_augmentation_experiment_runs_train_with_its_kind():
+    from experiments.runner import _augmentation
+    assert not _augmentation({}).active                       # the other experiments: none
+    aff, ela = _augmentation({"augment": "affine"}), _augmentation({"augment": "elastic"})
+    assert (aff.kind, aff.rotate, aff.shift) == ("affine", 10.0, 2)
+    assert ela.kind == "elastic" and ela.elastic_sigma == 4.0 and ela.elastic_alpha == 1.5
+    assert _augmentation({"augment": "shift"}).shift == 2
+    ids = {r.run_id for r in E.build_grid(["ext3"])}
+    assert len(ids) == 12                                     # 4 kinds x 3 seeds, distinct

@@ -246,6 +246,21 @@ def test_gather_rows_equals_fancy_indexing_and_shift_images(rng, use_shift):
     np.testing.assert_array_equal(out, ref)
 
 
+@pytest.mark.parametrize("elastic", [False, True])
+def test_gather_warp_equals_augment_images_on_the_gathered_rows(rng, elastic, dtype=np.float32):
+    from kernels.elastic import field_bank
+    from kernels.warp import augment_images
+    X = rng.random((120, 784)).astype(dtype)
+    idx = rng.permutation(120)[:90]                  # 90 x 784 rows: the threaded path
+    fields = field_bank(3, 8 if elastic else 0)
+    out = garbage((90, 784), dtype)
+    K.gather_warp(X, idx, np.uint64(11), np.int64(5000), 10.0, 0.1, 0.15, np.int64(2), fields, out)
+    ref = garbage((90, 784), dtype)
+    augment_images(X[idx], np.uint64(11), 5000 + idx, 10.0, 0.1, 0.15, 2, fields, ref)
+    np.testing.assert_array_equal(out, ref)
+    assert not np.array_equal(out, X[idx])          # it did warp
+
+
 @pytest.mark.parametrize("call", [
     lambda z: K.matmul_nn_fast(z((4, 5)), z((6, 7)), z((4, 7))),
     lambda z: K.matmul_tn_fast(z((4, 5)), z((4, 7)), z((7, 5))),
@@ -317,6 +332,7 @@ CHECKS = {
     "optimizer_step": lambda rng, dt: test_optimizer_step_equals_the_plain_updates(rng, "adam", dt, 1e-3),
     "softmax_xent_grad": lambda rng, dt: test_softmax_xent_grad_equals_forward_then_backward(rng, dt),
     "gather_rows": lambda rng, dt: test_gather_rows_equals_fancy_indexing_and_shift_images(rng, True),
+    "gather_warp": lambda rng, dt: test_gather_warp_equals_augment_images_on_the_gathered_rows(rng, True, dt),
 }
 
 
@@ -337,7 +353,7 @@ def test_the_table_and_the_checks_cover_every_optimised_kernel():
         for name, obj in vars(mod).items():
             if hasattr(obj, "py_func") and not name.startswith("_") and obj.py_func.__module__ == mod.__name__:
                 assert name in fast_names | exempt, f"{mod.__name__}.{name} is not in kernels/pairs.py"
-    for fused in (optim.optimizer_step, loss.softmax_xent_grad, augment.gather_rows):
+    for fused in (optim.optimizer_step, loss.softmax_xent_grad, augment.gather_rows, augment.gather_warp):
         assert fused.__name__ in fast_names
     for p in PAIRS:
         assert p.equal in ("bits", "rounding")
