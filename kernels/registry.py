@@ -116,10 +116,13 @@ def _prob(rng, n, c, dtype):
 
 
 def _pad16(a):
-    """a with at least 16 columns (zero-padded): the tile kernels read 16-column panels."""
-    if a.shape[1] >= 16:
+    """a with at least a tile's width of columns (zero-padded): the block kernels read whole
+    tile-wide panels (kernels.tiles.tile_cols: 16 to 32 columns by CPU and dtype)."""
+    from kernels.tiles import tile_cols
+    c = tile_cols(a.dtype)
+    if a.shape[1] >= c:
         return a
-    out = np.zeros((a.shape[0], 16), a.dtype)
+    out = np.zeros((a.shape[0], c), a.dtype)
     out[:, :a.shape[1]] = a
     return out
 
@@ -184,9 +187,9 @@ EXAMPLES = {
         10.0, 0.1, 0.15, np.int64(2), _fields(), _e(d, t))),
     # single-threaded microkernels (the fast products split their output over threads in panels)
     K.nn_block: ("layer", lambda d, t, r: (_r(r, d[:2], t), _pad16(_r(r, d[1:], t)),
-                                           _e((d[0], max(d[2], 16)), t), 0, d[0], 0, d[2])),
+                                           _e((d[0], max(d[2], 32)), t), 0, d[0], 0, d[2])),
     K.tn_block: ("layer", lambda d, t, r: (_r(r, d[:2], t), _pad16(_r(r, (d[0], d[2]), t)),
-                                           _e((d[1], max(d[2], 16)), t), 0, d[1], 0, d[2])),
+                                           _e((d[1], max(d[2], 32)), t), 0, d[1], 0, d[2])),
     K.nt_block: ("layer", lambda d, t, r: (_r(r, (d[0], d[2]), t), _r(r, d[1:], t), _e(d[:2], t), 0, d[1])),
     K.matmul_nn_fast: ("layer", lambda d, t, r: (_r(r, d[:2], t), _r(r, d[1:], t), _e((d[0], d[2]), t))),
     K.matmul_nt_fast: ("layer", lambda d, t, r: (_r(r, (d[0], d[2]), t), _r(r, d[1:], t), _e(d[:2], t))),
