@@ -22,7 +22,8 @@ Cold / warm start: a fresh interpreter (subprocess) with NUMBA_CACHE_DIR set to 
 directory imports the package, builds the net and trains one epoch, so the first call compiles
 every kernel ("cold cache"); a second subprocess reuses that cache directory ("warm cache", the
 kernels are loaded from disk). Reported: import time, first-epoch time (compile or cache load
-included), second-epoch time, and the whole process's wall time.
+included), second-epoch time, and the whole process's wall time; results/compile_times.csv has
+Numba's compile time per kernel in the cold process (each including the callees compiled for it).
 
 The data are random arrays of MNIST's shape (48,000 x 784 in [0, 1), labels 0..9): the timing of
 these dense kernels does not depend on the pixel values, so no download is needed.
@@ -219,7 +220,22 @@ def _child_startup(n, batch, dtype):
     t2 = time.perf_counter()
     net.train_epoch(X, y, batch_size=batch, learning_rate=LR)
     t_second = time.perf_counter() - t2
-    print(json.dumps({"import_s": t_import, "first_epoch_s": t_first, "second_epoch_s": t_second}))
+    print(json.dumps({"import_s": t_import, "first_epoch_s": t_first, "second_epoch_s": t_second,
+                      "compile": compile_times()}))
+
+
+def compile_times():
+    """[(kernel, signature, seconds)]: Numba's compile time of every kernel compiled (or loaded
+    from the cache) in this process, each including the kernels it calls and compiled for it
+    (so the epoch's entry holds almost all of it; a loaded-from-cache entry has no timer)."""
+    from kernels.registry import discover
+    out = []
+    for k in discover()[0]:
+        for sig, cres in k.func.overloads.items():
+            timers = (cres.metadata or {}).get("timers", {})
+            if "compiler_lock" in timers:
+                out.append((k.qualname, ", ".join(map(str, sig))[:80], timers["compiler_lock"]))
+    return sorted(out, key=lambda r: -r[2])
 
 
 def bench_startup(n, batch, dtype, quiet=False):
@@ -245,7 +261,9 @@ def bench_startup(n, batch, dtype, quiet=False):
                          "note": "epoch_s = first epoch incl. compile / cache load; process_s = whole subprocess"})
             log(f"    import {d['import_s']:.2f} s, first epoch {d['first_epoch_s']:.2f} s, "
                 f"second {d['second_epoch_s']:.2f} s, process {wall:.2f} s", quiet)
-    return rows
+            if label.startswith("kernels cold"):
+                compile_rows = [{"kernel": k, "signature": sig, "compile_s": t} for k, sig, t in d["compile"]]
+    return rows, compile_rows
 
 
 # ------------------------------------------------------------------------------- scaling
@@ -401,7 +419,10 @@ def main(argv=None):
         log(f"epoch benchmark: n {a.n}, batch {a.batch}, {a.repeats} repeats", a.quiet)
         rows = bench_epochs(a.n, a.batch, dtypes, a.repeats, peers=not a.no_peers, quiet=a.quiet)
         if not a.no_startup:
-            rows += bench_startup(a.n, a.batch, dtypes[0], a.quiet)
+            start_rows, compile_rows = bench_startup(a.n, a.batch, dtypes[0], a.quiet)
+            rows += start_rows
+            written.append(os.path.join(a.out_dir, "compile_times.csv"))
+            write_csv(written[-1], compile_rows, ["kernel", "signature", "compile_s"])
         path = os.path.join(a.out_dir, "epoch_benchmark.csv")
         write_csv(path, rows, FIELDS)
         written.append(path)
