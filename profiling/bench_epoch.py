@@ -43,13 +43,14 @@ import warnings
 
 import numpy as np
 
-from profiling.common import (ROOT, add_common_options, csv_list, log, make_parser, positive_int, random_mnist,
+from profiling.common import (ROOT, add_common_options, blas_peak, csv_list, log, make_parser, positive_int, random_mnist,
                               record_machine, save_figure, write_csv)
 
 SIZES = [784, 128, 64, 10]
 LR = 0.01
 FIELDS = ["impl", "dtype", "n", "batch", "net", "epoch_s", "epoch_min_s", "images_per_s",
-          "ratio_to_numpy", "repeats", "spread", "load_before", "load_after", "attempts", "import_s",
+          "ratio_to_numpy", "gflops", "gemm_gflops", "fraction_of_gemm", "repeats", "spread",
+          "load_before", "load_after", "attempts", "import_s",
           "first_epoch_s", "second_epoch_s", "process_s", "note"]
 SCALING_FIELDS = ["impl", "dtype", "net", "hidden", "batch", "n", "steps", "seconds", "min_seconds",
                   "step_ms", "us_per_image", "ratio_to_numpy", "spread", "busy"]
@@ -171,8 +172,16 @@ def interleaved(fns, repeats, max_attempts=3, busy_load=1.0, max_spread=0.15, qu
     return out
 
 
+def epoch_flop(n, sizes=SIZES):
+    """FLOPs of one plain-SGD epoch over n images, counted as the three products of every layer
+    (forward, input gradient, weight gradient: 6 n_in n_out a layer and image; 31.4 GFLOP for
+    48,000 images of 784-128-64-10), the convention of ../MISSION figures and the progress bar."""
+    return 6 * n * sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+
 def bench_epochs(n, batch, dtypes, repeats, peers=True, quiet=False):
-    """One epoch of each implementation, interleaved (see `interleaved`), per dtype."""
+    """One epoch of each implementation, interleaved (see `interleaved`), per dtype; with each
+    epoch's GFLOP/s and its fraction of this machine's BLAS gemm rate (2048^3, best of 5)."""
     impls = ["kernels train_epoch", "kernels step loop", "numpy"] + (["sklearn", "torch"] if peers else [])
     rows = []
     for dtype in dtypes:
@@ -188,6 +197,7 @@ def bench_epochs(n, batch, dtypes, repeats, peers=True, quiet=False):
         res = interleaved({k: f for k, f in fns.items() if k not in slow}, repeats, quiet=quiet)
         res.update(interleaved({k: f for k, f in fns.items() if k in slow}, min(repeats, 3), quiet=quiet))
         base = res.get("numpy", {}).get("median")
+        gemm = blas_peak(dtype, n=2048, reps=5)
         for impl in fns:
             m = res[impl]
             note = []
@@ -201,7 +211,10 @@ def bench_epochs(n, batch, dtypes, repeats, peers=True, quiet=False):
                          "images_per_s": n / m["median"], "repeats": repeats,
                          "ratio_to_numpy": m["median"] / base if base else "",
                          "spread": m["spread"], "load_before": m["load_before"],
-                         "load_after": m["load_after"], "attempts": m["attempts"], "note": "; ".join(note)})
+                         "load_after": m["load_after"], "attempts": m["attempts"],
+                         "gflops": epoch_flop(n) / m["median"] / 1e9, "gemm_gflops": gemm,
+                         "fraction_of_gemm": epoch_flop(n) / m["median"] / 1e9 / gemm,
+                         "note": "; ".join(note)})
             log(f"    {impl:<22} {m['median']:.3f} s (min {m['min']:.3f}, spread {m['spread']:.0%})", quiet)
     return rows
 
