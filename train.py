@@ -165,7 +165,9 @@ def recorded_outputs(checkpoint_path, run_info):
     if not isinstance(rel, dict) or not all(isinstance(rel.get(k), str) for k in OUTPUTS):
         return None
     base = os.path.dirname(os.path.abspath(checkpoint_path))
-    return {k: os.path.relpath(os.path.normpath(os.path.join(base, rel[k]))) for k in OUTPUTS}
+    paths = {k: os.path.normpath(os.path.join(base, rel[k])) for k in OUTPUTS}
+    here = {k: os.path.relpath(p) for k, p in paths.items()}       # as given at the start, if below cwd
+    return {k: here[k] if not here[k].startswith("..") else paths[k] for k in OUTPUTS}
 
 
 def outputs_record(a):
