@@ -30,7 +30,8 @@ N_PIXELS = 784
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from network.cli import OneLineParser
+    p = OneLineParser(
         prog="python evaluate.py",
         description="Evaluate a trained model on the MNIST test set (10,000 images): print the "
                     "test accuracy, per-class precision/recall/F1, the confusion matrix and the "
