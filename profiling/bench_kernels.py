@@ -241,7 +241,8 @@ def main(argv=None):
     only = [s.strip() for s in a.kernels.split(",") if s.strip()]
     rows = run(nets, a.batch_sizes, dtypes, a.repeats, a.min_time, only, a.quiet)
     if not rows:
-        ap.error(f"no kernel matched --kernels {a.kernels!r}")
+        print(f"error: no kernel matched --kernels {a.kernels!r}", file=sys.stderr)
+        return 2
     os.makedirs(a.out_dir, exist_ok=True)
     csv_path = os.path.join(a.out_dir, "kernel_benchmarks.csv")
     write_csv(csv_path, rows, FIELDS)
