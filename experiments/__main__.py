@@ -21,6 +21,7 @@ the `dask` extra). Rows and histories are the same as a serial run's (only the t
 differ); the CSV is written by this process after each finished run, so Ctrl-C keeps every
 finished run and rerunning the command skips them.
 """
+import os
 import sys
 from pathlib import Path
 
@@ -81,6 +82,18 @@ def parse_overrides(a):
     return epochs, seeds, n_train
 
 
+def check_results_dir(results_dir):
+    """The results directory is also an input (its experiments.csv is read to resume): when it
+    exists it must be a directory, and an existing experiments.csv a regular file (a named pipe
+    would block the reader). CLIError with one line otherwise."""
+    from network.cli import CLIError, check_input_file
+    if results_dir.exists() and not results_dir.is_dir():
+        raise CLIError(f"--results-dir {str(results_dir)!r} exists and is not a directory")
+    csv = results_dir / "experiments.csv"
+    if os.path.lexists(csv):
+        check_input_file(csv, "--results-dir: experiments.csv")
+
+
 def list_experiments(names, grid, rows_by_id):
     from experiments.grid import EXPERIMENTS
     for name in names:
@@ -100,7 +113,7 @@ def list_experiments(names, grid, rows_by_id):
 def main(argv=None):
     parser = build_parser()
     a = parser.parse_args(argv)
-    from data import DataError
+    from data import DataError, check_inputs
     from experiments.grid import ExperimentError, build_grid, select
     from experiments.runner import run_grid
     from experiments.store import read_results
@@ -109,11 +122,13 @@ def main(argv=None):
 
     def body():
         try:
+            check_inputs(a.data_dir, a.cache_dir)
             names = select(a.names)
             overrides = parse_overrides(a)
             grid = build_grid(names, *overrides)
             results_dir = Path(a.results_dir or ("results/quick" if a.quick else "results"))
             plots_dir = Path(a.plots_dir or ("plots/quick" if a.quick else "plots"))
+            check_results_dir(results_dir)
             if a.list:
                 rows = {r["run_id"]: r for r in read_results(results_dir / "experiments.csv")}
                 list_experiments(names, grid, rows)

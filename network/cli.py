@@ -45,6 +45,28 @@ def output_dir_problem(path, option):
     return None
 
 
+def output_file_problem(path, option):
+    """A one-line reason why `path` cannot be written (atomically replaced) as a file, or None:
+    it must not be a directory or a special file (a named pipe, a device), and its directory
+    must be creatable and writable."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return f"{option} {path!r} is a directory; give a file path"
+    if os.path.lexists(path) and os.path.exists(path) and not os.path.isfile(path):
+        return f"{option} {path!r} exists and is not a regular file (a named pipe or a device?)"
+    return output_dir_problem(os.path.dirname(os.path.abspath(path)), option)
+
+
+def check_input_file(path, option):
+    """Raise CLIError before any work if the file an option names cannot be read as a regular
+    file: missing, a directory, a named pipe or device (refused without opening it), unreadable."""
+    from network.io import file_problem
+
+    problem = file_problem(path, option)
+    if problem:
+        raise CLIError(problem)
+
+
 def check_output_dir(path, option):
     """Raise CLIError (before any work is done) if `path` cannot become a writable directory."""
     problem = output_dir_problem(path, option)

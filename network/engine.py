@@ -80,7 +80,10 @@ def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress
     per call: the thread count can change between calls (ThreadGuard), and an interrupt lands
     between calls with weights, optimizer state and counters in step. shifts (2, n) whole-pixel
     shifts or None; warp the augmentation.warp_args tuple or None; progress(rows) is called after
-    each chunk with the rows it trained. Returns the mean loss."""
+    each chunk with the rows it trained. Returns the mean loss.
+
+    If the network has a `loss_watch` attribute (set by network.training.fit), it is called with
+    each chunk's mean training loss; it may raise to stop an exploding epoch early."""
     runtime.ensure_fresh_cache()
     data = E.Data(X, y, perm, lrs, batch_size)
     sr, sc = (_NO_SHIFT, _NO_SHIFT) if shifts is None else (shifts[0].copy(), shifts[1].copy())
@@ -90,6 +93,7 @@ def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress
     opt = E.Optim(np.int64(K.OPT_CODES[net.optimizer]), float(net.l2), float(net.momentum),
                   float(net.beta1), float(net.beta2), float(net.eps))
     guard = ThreadGuard(getattr(net, "_thread_guard_best", None))
+    watch = getattr(net, "loss_watch", None)
     total = 0.0
     try:
         for b0 in range(0, len(lrs), guard.CHUNK):
@@ -98,8 +102,11 @@ def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress
                 part, net.step, net.dropout_calls, net.loss = K.train_epoch_compiled(
                     data, aug, spec, net.params.flat, opt, net.step, net.dropout_calls, b0, b1)
             total += part
+            rows = min(X.shape[0], b1 * batch_size) - b0 * batch_size
             if progress is not None:
-                progress(min(X.shape[0], b1 * batch_size) - b0 * batch_size)
+                progress(rows)
+            if watch is not None:
+                watch(part / rows)
     finally:
         net._thread_guard_best = guard.close()
     return total / X.shape[0]

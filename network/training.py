@@ -2,8 +2,11 @@
 
 `fit` drives `NeuralNetwork.train_epoch` (the compiled fast path) epoch by epoch, evaluates train
 and validation loss/accuracy without dropout or augmentation after each epoch, writes the history
-CSV, and saves the model whenever validation accuracy improves. A non-finite loss stops training
-with `TrainingDiverged` before anything is overwritten.
+CSV, and saves the model whenever validation accuracy improves. A loss that explodes (non-finite,
+or above DIVERGENCE_FACTOR x ln(classes), ten times a uniform guess's loss) stops training with
+`TrainingDiverged` before anything is overwritten: the running loss is checked after every chunk of
+mini-batches of the compiled epoch (engine.compiled_epoch's `loss_watch`), so an exploding epoch,
+which also runs many times slower, stops within its first few seconds.
 """
 import csv
 import io as _io
@@ -59,13 +62,31 @@ class TrainingInterrupted(RuntimeError):
         super().__init__(f"interrupted; {where}")
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+DIVERGENCE_FACTOR = 10   # a loss above 10 x ln(classes) (23.0 for 10 digits) counts as divergence
 
-    def __init__(self, epoch, lr):
-        self.epoch, self.lr = epoch, lr
-        super().__init__(f"training diverged at epoch {epoch}: the loss is not finite; "
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite, or exploded far above the initial ln(classes)."""
+
+    def __init__(self, epoch, lr, loss=math.nan, limit=None, best=(0, -1.0)):
+        self.epoch, self.lr, self.loss = epoch, lr, loss
+        self.best = best   # (epoch, val_acc) of the best model the run saved before; epoch 0: none
+        what = ("is not finite" if not math.isfinite(loss) or limit is None else
+                f"exploded to {loss:.3g}, above {limit:.3g} (ten times the {limit / DIVERGENCE_FACTOR:.3g} "
+                "of a uniform guess)")
+        super().__init__(f"training diverged at epoch {epoch}: the loss {what}; "
                          f"try a lower learning rate, e.g. --lr {lr / 10:g}")
+
+
+def divergence_limit(model):
+    """The training loss above which a run counts as diverged: DIVERGENCE_FACTOR x ln(classes)."""
+    return DIVERGENCE_FACTOR * math.log(max(2, model.layer_sizes[-1]))
+
+
+def check_loss(loss, epoch, lr, limit, best):
+    """Raise TrainingDiverged if `loss` is not finite or above `limit`."""
+    if not (math.isfinite(loss) and loss <= limit):
+        raise TrainingDiverged(epoch, lr, float(loss), limit, best)
 
 
 def lr_schedule(name, lr, epochs, steps_per_epoch):
@@ -157,6 +178,7 @@ def fit(model, x_train, y_train, x_val, y_val, *, epochs, batch_size, learning_r
     bar = tqdm(desc="training", unit="img", unit_scale=True, disable=not show, leave=False,
                initial=(start - 1) * n, total=epochs * n, smoothing=0.3)
     bar_t = [time.perf_counter(), 0]
+    limit = divergence_limit(model)
 
     def on_rows(rows):                  # progress hook: live images/s and GFLOP/s
         bar.update(rows)
@@ -167,17 +189,22 @@ def fit(model, x_train, y_train, x_val, y_val, *, epochs, batch_size, learning_r
             bar_t[:] = [time.perf_counter(), 0]
     for epoch in range(start, epochs + 1):
         t0 = time.perf_counter()
-        run_loss = model.train_epoch(x_train, y_train, batch_size=batch_size,
-                                     learning_rate=lrs[(epoch - 1) * steps:epoch * steps],
-                                     augment_shift=augment_shift, augment=augment,
-                                     progress=on_rows if show else None)
+        model.loss_watch = lambda loss, e=epoch: check_loss(loss, e, learning_rate, limit, best)
+        try:
+            run_loss = model.train_epoch(x_train, y_train, batch_size=batch_size,
+                                         learning_rate=lrs[(epoch - 1) * steps:epoch * steps],
+                                         augment_shift=augment_shift, augment=augment,
+                                         progress=on_rows if show else None)
+        finally:
+            del model.loss_watch
         elapsed = time.perf_counter() - t0
-        if not math.isfinite(run_loss):
-            raise TrainingDiverged(epoch, float(lrs[(epoch - 1) * steps]))
+        check_loss(run_loss, epoch, learning_rate, limit, best)
         train_loss, train_acc = model.evaluate(x_sub, y_sub)
         val_loss, val_acc = model.evaluate(x_val, y_val)
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-            raise TrainingDiverged(epoch, float(lrs[(epoch - 1) * steps]))
+        for loss in (train_loss, val_loss):
+            check_loss(loss, epoch, learning_rate, limit, best)
+        if not all(np.isfinite(w).all() for w in model.weights + model.biases):
+            raise TrainingDiverged(epoch, learning_rate, best=best)
         row = {"epoch": epoch, "lr": float(lrs[epoch * steps - 1]), "train_loss": train_loss,
                "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
                "epoch_time_s": elapsed, "time_s": time.perf_counter() - clock0,

@@ -234,10 +234,14 @@ def main(argv=None):
         ap.error(f"--dtypes must be float32 and/or float64; got {a.dtypes!r}")
     if a.repeats < 1:
         ap.error("--repeats must be at least 1")
+    from network.cli import output_dir_problem
+    for problem in (output_dir_problem(a.out_dir, "--out-dir"), output_dir_problem(a.plots_dir, "--plots-dir")):
+        if problem:
+            ap.error(problem)
     only = [s.strip() for s in a.kernels.split(",") if s.strip()]
     rows = run(nets, a.batch_sizes, dtypes, a.repeats, a.min_time, only, a.quiet)
     if not rows:
-        print("no kernel matched --kernels", file=sys.stderr)
+        print(f"error: no kernel matched --kernels {a.kernels!r}", file=sys.stderr)
         return 2
     os.makedirs(a.out_dir, exist_ok=True)
     csv_path = os.path.join(a.out_dir, "kernel_benchmarks.csv")

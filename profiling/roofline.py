@@ -143,6 +143,7 @@ def measure_kernels(names, batches, quick, progress=True):
 
 
 def main(argv=None):
+    from network.cli import output_dir_problem, positive_int
     ap = argparse.ArgumentParser(prog="python -m profiling.roofline",
                                  description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -150,7 +151,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: short ceilings, batch 64, few kernels (unless --kernels)")
     ap.add_argument("--kernels", help="comma-separated kernel names (default: every costed kernel)")
-    ap.add_argument("--batches", type=int, nargs="+", help="batch sizes (default 64 512)")
+    ap.add_argument("--batches", type=positive_int, nargs="+", help="batch sizes (default 64 512)")
     ap.add_argument("--out-dir", help="write roofline.csv and roofline.png here instead of "
                     "results/ and plots/")
     ap.add_argument("--no-plot", action="store_true", help="write the CSV only")
@@ -161,6 +162,8 @@ def main(argv=None):
     if unknown:
         ap.error(f"no cost entry for {', '.join(unknown)}; known: {', '.join(COSTS)}")
     batches = a.batches or ([64] if a.quick else [64, 512])
+    if a.out_dir is not None and (problem := output_dir_problem(a.out_dir, "--out-dir")):
+        ap.error(problem)
     csv_path = os.path.join(a.out_dir or RESULTS_DIR, "roofline.csv")
     png_path = os.path.join(a.out_dir or PLOTS_DIR, "roofline.png")
     for d in {os.path.dirname(csv_path), os.path.dirname(png_path)}:

@@ -629,3 +629,70 @@ def test_real_mnist(tmp_path, monkeypatch):
     (a, b), (c, e) = load_mnist(data_dir=d, cache_dir=tmp_path / "c", progress=False)
     for got, want in [(a, xtr), (b, ytr), (c, xte), (e, yte)]:
         np.testing.assert_array_equal(got, want)
+
+
+# --------------------------------------------------------------------------- explicit inputs (issue 13)
+
+
+def test_explicit_data_dir_is_read_and_verified_even_with_a_valid_cache(tmp_path, capsys):
+    a = tiny_arrays()
+    exp = expected_of(a)
+    cache = tmp_path / "cache"
+    d = write_idx_dir(tmp_path / "idx", a)
+    DL._load(d, cache, False, exp, [("net", _never)])            # fills the cache
+    assert (cache / "mnist.npz").exists()
+    # a typo'd or broken --data-dir is an error, although the cache could serve
+    for bad in (tmp_path / "typo", tmp_path / "idx" / "train-images-idx3-ubyte", tmp_path / "empty"):
+        if bad.name == "empty":
+            bad.mkdir()
+        with pytest.raises(DataError, match="--data-dir"):
+            DL._load(bad, cache, False, exp, [("net", _never)])
+    corrupt = write_idx_dir(tmp_path / "corrupt", dict(a, y_test=(a["y_test"] + 1) % 10))
+    with pytest.raises(DataError, match="--data-dir .*y_test has sha256"):
+        DL._load(corrupt, cache, False, exp, [("net", _never)])
+    # a good one is read (and says so), the cache left as it was
+    got = DL._load(d, cache, True, exp, [("net", _never)])
+    assert_same(got, a)
+    assert f"verified MNIST from the IDX files in {d}" in capsys.readouterr().err
+
+
+def test_special_files_in_the_data_inputs_are_refused_without_opening(tmp_path):
+    from data import check_inputs
+    a = tiny_arrays()
+    d = write_idx_dir(tmp_path / "idx", a)
+    (d / "t10k-labels-idx1-ubyte").unlink()
+    os.mkfifo(d / "t10k-labels-idx1-ubyte")
+    with pytest.raises(DataError, match="named pipe, not a regular file"):
+        check_inputs(d)
+    with pytest.raises(DataError, match="named pipe"):
+        DL._load(d, tmp_path / "c", False, expected_of(a), [("net", _never)])
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.mkfifo(cache / "mnist.npz")
+    with pytest.raises(DataError, match="MNIST cache .*named pipe"):
+        DL._load(None, cache, False, expected_of(a), [("net", _never)])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="--cache-dir .* is not a directory"):
+        check_inputs(None, tmp_path / "file")
+
+
+def test_cache_member_headers_are_checked_before_reading(tmp_path):
+    """A cache whose header claims a huge array is ignored with a warning, never allocated."""
+    import io
+    a = tiny_arrays()
+    cache = tmp_path / "c"
+    cache.mkdir()
+    with zipfile.ZipFile(cache / "mnist.npz", "w") as z:
+        for k, v in a.items():
+            buf = io.BytesIO()
+            if k == "x_train":
+                np.lib.format.write_array_header_2_0(buf, {"descr": "|u1", "fortran_order": False,
+                                                           "shape": (2**40, 28, 28)})
+                buf.write(v.tobytes())
+            else:
+                np.lib.format.write_array(buf, v)
+            z.writestr(k + ".npy", buf.getvalue())
+    d = write_idx_dir(tmp_path / "idx", a)
+    with pytest.warns(DataWarning, match="claims"):
+        got = DL._load(None, cache, False, expected_of(a), [("idx", lambda p: DI.read_idx_dir(d))])
+    assert_same(got, a)

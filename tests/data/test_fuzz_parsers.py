@@ -134,3 +134,59 @@ def test_non_finite_weights_are_rejected(tmp_path, values, where):
         assert "NaN or infinite" in str(e)
     else:
         raise AssertionError("a model with non-finite weights was accepted")
+
+
+def npz_with_header(path, good, key, shape, descr, payload=None, fortran=False):
+    """Rewrite the .npz `good` into `path` with member `key`'s .npy header replaced (its shape and
+    dtype claims); the member's data bytes stay those of the original array unless `payload`."""
+    with np.load(good, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    with zipfile.ZipFile(path, "w") as out:
+        for k, a in arrays.items():
+            buf = io.BytesIO()
+            if k == key:
+                np.lib.format.write_array_header_2_0(buf, {"descr": descr, "fortran_order": fortran,
+                                                           "shape": tuple(shape)})
+                buf.write(a.tobytes() if payload is None else payload)
+            else:
+                np.lib.format.write_array(buf, a, allow_pickle=False)
+            out.writestr(k + ".npy", buf.getvalue())
+    return path
+
+
+@FUZZ
+@given(shape=st.lists(st.one_of(st.integers(0, 2**42), st.sampled_from([0, 1, 8, 10, 784])), min_size=0, max_size=4),
+       descr=st.sampled_from(["<f4", "<f8", "<i8", "|u1", "<c16", "|V4096", "<U100000"]),
+       key=st.sampled_from(["W0", "b1", "layer_sizes", "metadata", "W1"]))
+def test_npz_member_headers_are_checked_before_any_allocation(tmp_path, shape, descr, key):
+    """A member header may claim any shape and dtype: the file loads only if the claim matches the
+    member's bytes, and is otherwise a one-line ModelFileError, found before any array is allocated
+    (a claimed 4 TiB array used to be an ArrayMemoryError, a claimed 10 GB one an allocation)."""
+    good = tmp_path / "good.npz"
+    NeuralNetwork([784, 8, 10], seed=1).save(good, epoch=3)
+    bad = npz_with_header(tmp_path / "bad.npz", good, key, shape, descr)
+    tracemalloc.start()
+    try:
+        net = NeuralNetwork.load(bad)
+    except ModelFileError as e:
+        assert "\n" not in str(e) and str(bad) in str(e)
+        net = None
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+    if net is not None:
+        assert [w.shape for w in net.weights] == [(784, 8), (8, 10)]
+
+
+def test_a_claimed_4_tib_member_is_a_one_line_error(tmp_path):
+    good = tmp_path / "good.npz"
+    NeuralNetwork([784, 8, 10], seed=1).save(good)
+    for name, shape in (("tib.npz", (2**40, 4)), ("gb.npz", (10**9 // 4 * 10, 1))):
+        bad = npz_with_header(tmp_path / name, good, "W0", shape, "<f4")
+        try:
+            NeuralNetwork.load(bad)
+        except ModelFileError as e:
+            assert "claims" in str(e) and "W0" in str(e) and "\n" not in str(e)
+        else:
+            raise AssertionError("a huge header claim was accepted")

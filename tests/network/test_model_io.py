@@ -330,3 +330,37 @@ def test_unserialisable_metadata_leaves_previous_file_untouched(tmp_path):
     with pytest.raises(TypeError):
         NeuralNetwork([20, 7, 3], seed=2).save(path, callback=object())
     _assert_old_model_intact(tmp_path, old, path, old_bytes)
+
+
+# ------------------------------------------------------------------------------ special files
+def test_named_pipe_model_path_is_refused_without_blocking(tmp_path):
+    """Opening a named pipe for reading waits for a writer forever; it must be refused from stat."""
+    import signal
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+
+    def hang(signum, frame):
+        raise TimeoutError("loading a named pipe blocked")
+
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(10)
+    try:
+        with pytest.raises(ModelFileError, match="named pipe, not a regular file"):
+            NeuralNetwork.load(fifo)
+        with pytest.raises(ModelFileError, match="named pipe"):
+            io.load_arrays(fifo)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    with pytest.raises(ModelFileError, match="device"):
+        io.load_arrays("/dev/zero")
+
+
+def test_non_npy_members_are_refused(tmp_path):
+    import zipfile
+    path = tmp_path / "m.npz"
+    NeuralNetwork([20, 7, 3]).save(path)
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("notes.txt", "x" * 100)
+    with pytest.raises(ModelFileError, match="notes.txt.*not a .npy array"):
+        NeuralNetwork.load(path)

@@ -65,3 +65,42 @@ def test_fit_divergence_stops_and_keeps_existing_model(tmp_path):
         fit(net, x * 1e3, y, x, y, epochs=3, batch_size=32, learning_rate=1e8, out=out,
             progress=False, log=lambda s: None)
     assert out.read_bytes() == before
+
+
+def test_fit_stops_an_exploding_but_finite_loss_within_the_epoch(tmp_path):
+    """Adam at a huge rate: the loss explodes yet stays finite. That is divergence too, caught after
+    the first chunks of the compiled epoch (not after the whole, many times slower, epoch), and no
+    model is written."""
+    from network.training import DIVERGENCE_FACTOR
+    x, y = blobs(4000)
+    net = NeuralNetwork([784, 32, 10], optimizer="adam", seed=2)
+    seen = []
+    real = NeuralNetwork.train_epoch
+
+    def spy(self, *args, **kwargs):
+        watch = self.loss_watch
+        self.loss_watch = lambda loss: (seen.append(loss), watch(loss))
+        return real(self, *args, **kwargs)
+
+    out = tmp_path / "m.npz"
+    NeuralNetwork.train_epoch = spy
+    try:
+        with pytest.raises(TrainingDiverged, match=r"epoch 1: the loss exploded to .*--lr 10\b") as info:
+            fit(net, x, y, x[:100], y[:100], epochs=2, batch_size=16, learning_rate=100.0, out=out,
+                progress=False, log=lambda s: None)
+    finally:
+        NeuralNetwork.train_epoch = real
+    assert np.isfinite(info.value.loss) and info.value.loss > DIVERGENCE_FACTOR * np.log(10)
+    assert info.value.best == (0, -1.0)
+    steps = -(-4000 // 16)
+    assert len(seen) < steps / 32, "the explosion should stop the epoch after its first chunks"
+    assert not out.exists() and not hasattr(net, "loss_watch")
+
+
+def test_fit_healthy_runs_pass_the_divergence_check(tmp_path):
+    """SGD at lr 1 (exp1's largest rate) is noisy but not diverging: no false alarm."""
+    x, y = blobs(2000)
+    net = NeuralNetwork([784, 32, 10], optimizer="sgd", seed=0)
+    history, _ = fit(net, x, y, x[:200], y[:200], epochs=2, batch_size=64, learning_rate=1.0,
+                     progress=False, log=lambda s: None)
+    assert len(history) == 2
