@@ -17,3 +17,14 @@ from helpers import (assert_gradients_close, assert_within_bound, dot_error_boun
 def rng():
     """A fresh, fixed-seed generator for each test."""
     return np.random.default_rng(20261125)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _dev_null_stays_a_device():
+    """The command-line tests give programs special files as outputs; after the session the
+    machine's /dev/null must still be the character device (an atomic write that slipped past an
+    output check would have replaced it with a regular file)."""
+    import os
+    import stat
+    yield
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode), "a test replaced /dev/null with a regular file"

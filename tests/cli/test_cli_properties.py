@@ -131,9 +131,11 @@ TRAIN = {
     "--data-dir": values("TMP/missing", FILE, EMPTY, "INPUTS/pipes"),
     "--cache-dir": values(FILE, "INPUTS/pipes"),
     "--resume": values("TMP/missing.npz", PIPE, EMPTY, "INPUTS/good.npz", "INPUTS/garbage.npz"),
-    "--out": values("TMP/runs/a.npz", "TMP/b", "/dev/null", "TMP", "/proc/version/m.npz", PIPE),
+    # special files as outputs are tmp pipes, never the real /dev/null: a regression that wrote
+    # through the check would replace the machine's /dev/null (os.replace, as root)
+    "--out": values("TMP/runs/a.npz", "TMP/b", "TMP", "/proc/version/m.npz", PIPE),
     "--history": values("TMP/h.csv", "/dev/null/h.csv", "TMP/runs/a.npz"),
-    "--checkpoint": values("TMP/c.npz", "/dev/null"),
+    "--checkpoint": values("TMP/c.npz", PIPE),
     "--bogus": values(True),
 }
 
