@@ -203,7 +203,8 @@ def test_resume_writes_where_the_interrupted_run_wrote_bit_identical(tmp_path):
     assert f"--resume {ckpt}" in err
 
     one_error(cmd("train.py", "--resume", ckpt, "--out", tmp_path / "other.npz"), "--out", "differs")
-    one_error(cmd("train.py", "--resume", ckpt, "--lr", "0.5"), "--lr 0.003")
+    from train import DEFAULTS    # the interrupted run used the default learning rate
+    one_error(cmd("train.py", "--resume", ckpt, "--lr", "0.5"), f"--lr {DEFAULTS['lr']}")
     r = cmd("train.py", "--resume", ckpt, "--no-progress")
     assert r.returncode == 0, r.stderr
     assert f"writing to {out}" in r.stdout
