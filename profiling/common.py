@@ -190,6 +190,11 @@ def record_machine(out_dir, bench, args, extra=None):
     info["git"] = git_state()
     info["load_average_1min_at_start"] = _LOAD_AT_IMPORT
     info["load_average_1min_at_end"] = info.pop("load_average_1min")
+    from kernels import cpu            # the instruction set and register tiles the kernels use
+    info["kernels_isa"] = cpu.ISA
+    info["kernels_tiles"] = cpu.TILE_INFO
+    info["env"] = {k: os.environ[k] for k in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "OPENBLAS_CORETYPE",
+                                              "ATEN_CPU_CAPABILITY", "NUMBA_NUM_THREADS") if k in os.environ}
     info.update(extra or {})
     info["args"] = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     data[bench] = info
