@@ -6,7 +6,7 @@
 
 Loads and verifies MNIST (see the data package), splits the 60,000 training images 80/20 into
 train/validation (stratified, seeded), trains, and after every epoch evaluates without dropout or
-augmentation on the validation split and on a fixed 10,000-image subset of the training split. Writes the best model by validation accuracy (--out), results/history.csv,
+augmentation on the validation split and on a fixed 5,000-image subset of the training split. Writes the best model by validation accuracy (--out), results/history.csv,
 results/train_summary.json and plots/learning_curves.png. The test set is not touched: run
 evaluate.py for that.
 """
@@ -155,7 +155,7 @@ def run(a, sizes, stop):
     from data import load_mnist, preprocess, train_val_split
     from network.model import NeuralNetwork
     from network.plots import plot_learning_curves
-    from network.training import fit, load_checkpoint, time_to_accuracy
+    from network.training import eval_share, fit, load_checkpoint, time_to_accuracy
     from network.io import atomic_write
 
     resume = None
@@ -201,6 +201,7 @@ def run(a, sizes, stop):
                "n_train": len(x_tr), "n_val": len(x_val), "model": a.out, "args": run_args,
                "resumed_from": a.resume, "augmentation": aug.to_dict(),
                "train_eval_images": history[-1]["train_eval_images"],
+               "eval_share": eval_share(history),
                "time_to_val_accuracy_s": time_to_accuracy(history),
                "images_per_s_median": float(np.median([h["images_per_s"] for h in history if h.get("images_per_s")])),
                "gflops_median": float(np.median([h["gflops"] for h in history if h.get("gflops")]))}

@@ -43,7 +43,7 @@ schedule (peak 0.005), batch 64, no dropout, random affine warps plus elastic di
 training image (rotation +-10 degrees, scale +-10%, shear +-0.15, shift +-2 px, smooth displacement
 fields of sigma 4 px and 1.5 px RMS), 40 epochs on 48,000 images; the best epoch by validation
 accuracy (12,000 held-out images) is kept. Train loss and accuracy are measured after each epoch on
-a fixed subset of 10,000 clean training images (no augmentation), to keep evaluation cheap."""),
+a fixed subset of 5,000 clean training images (no augmentation), to keep evaluation cheap."""),
     ("md", "One digit under a dozen random draws of each augmentation kind (`python -m analysis.augmentation`):"),
     ("code", """show("augmentation_examples.png")"""),
     ("code", """history = read_csv(R / "history.csv")
@@ -52,7 +52,7 @@ ep = [int(h["epoch"]) for h in history]
 fig, ax = plt.subplots(1, 2, figsize=(11, 3.8))
 for key, label in (("train_loss", "train"), ("val_loss", "validation")):
     ax[0].plot(ep, [float(h[key]) for h in history], label=label)
-for key, label in (("train_acc", "train (10,000-image subset)"), ("val_acc", "validation")):
+for key, label in (("train_acc", f"train ({int(history[0]['train_eval_images']):,}-image subset)"), ("val_acc", "validation")):
     ax[1].plot(ep, [100 * float(h[key]) for h in history], label=label)
 ax[0].set(xlabel="epoch", ylabel="cross-entropy", yscale="log"); ax[1].set(xlabel="epoch", ylabel="accuracy (%)")
 ax[0].legend(); ax[1].legend(); plt.tight_layout(); plt.show()
