@@ -115,7 +115,7 @@ def _outputs(d):
             "--plot", str(d / "lc.png"), "--checkpoint", str(d / "ckpt.npz"), "--no-progress"]
 
 
-TIMINGS = ("epoch_time_s", "time_s", "images_per_s", "gflops")
+TIMINGS = ("epoch_time_s", "time_s", "images_per_s", "gflops", "eval_time_s")
 
 
 @pytest.mark.parametrize("augment", [["--augment", "shift"],
