@@ -120,9 +120,10 @@ class NeuralNetwork(Persistence):
         """Run the layers on a checked X; leaves logits in buf['z'][-1]. Returns the buffers.
 
         Training (the path `backward` and the gradient checks use) runs the plain kernels;
-        inference runs the fused forward kernel of the compiled epoch, `linear_act_forward`
-        (bias and activation applied to each panel of the tiled product; equal to the plain
-        kernels to float rounding, kernels/pairs.py).
+        inference runs the register-tiled product `matmul_nn_fast` on a contiguous copy of W
+        (about twice the rate of the epoch's `linear_act_forward` on the batches evaluate uses),
+        then the plain bias and activation kernels; equal to the plain kernels to float rounding
+        (kernels/pairs.py).
         """
         buf = self._buffers_for(X.shape[0])
         act = K.ACT_CODES[self.activation]
@@ -131,12 +132,12 @@ class NeuralNetwork(Persistence):
             z = buf["z"][l]
             last = l == self.n_layers - 1
             if not training:
-                out = z if last else buf["a"][l]
-                K.linear_act_forward(a, self.params.weights_t(l), self.biases[l],
-                                     K.ACT_NONE if last else act, z, out, 0.0, np.uint64(0), z, z)
+                K.matmul_nn_fast(a, np.ascontiguousarray(self.weights[l]), z)
+                K.bias_forward(self.biases[l], z)
                 if last:
                     break
-                a = out
+                K.activation_forward(act, z, buf["a"][l])
+                a = buf["a"][l]
                 continue
             K.linear_forward(a, self.weights[l], self.biases[l], z)
             if last:

@@ -94,8 +94,9 @@ def test_short_run_on_real_mnist_writes_model_history_plot(tmp_path):
     assert len((tmp_path / "h.csv").read_text().strip().splitlines()) == 3
     assert "img/s" in r.stdout and "GFLOP/s" in r.stdout            # the epoch lines
     header = (tmp_path / "h.csv").read_text().splitlines()[0].split(",")
-    assert {"images_per_s", "gflops", "time_s", "train_eval_images"} <= set(header)
+    assert {"images_per_s", "gflops", "time_s", "train_eval_images", "eval_time_s"} <= set(header)
     assert set(summary["time_to_val_accuracy_s"]) == {"97%", "98%", "98.5%", "99%"}
+    assert summary["train_eval_images"] == 1000 and 0 < summary["eval_share"] < 10
 
 
 def test_quiet_prints_no_bar_and_no_epoch_lines(tmp_path):
@@ -114,7 +115,7 @@ def _outputs(d):
             "--plot", str(d / "lc.png"), "--checkpoint", str(d / "ckpt.npz"), "--no-progress"]
 
 
-TIMINGS = ("epoch_time_s", "time_s", "images_per_s", "gflops")
+TIMINGS = ("epoch_time_s", "time_s", "images_per_s", "gflops", "eval_time_s")
 
 
 @pytest.mark.parametrize("augment", [["--augment", "shift"],

@@ -42,7 +42,7 @@ def assert_same_results(a, b):
         ha, hb = read_csv(a / ra["history"]), read_csv(b / rb["history"])
         assert len(ha) == len(hb) == 1
         for ea, eb in zip(ha, hb):
-            for k in ("epoch_time_s", "time_s", "images_per_s", "gflops"):   # timing columns
+            for k in ("epoch_time_s", "time_s", "images_per_s", "gflops", "eval_time_s"):   # timing columns
                 ea.pop(k), eb.pop(k)
             assert ea == eb
     assert sorted(os.listdir(a / "runs")) == sorted(os.listdir(b / "runs"))

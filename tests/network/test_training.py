@@ -104,3 +104,15 @@ def test_fit_healthy_runs_pass_the_divergence_check(tmp_path):
     history, _ = fit(net, x, y, x[:200], y[:200], epochs=2, batch_size=64, learning_rate=1.0,
                      progress=False, log=lambda s: None)
     assert len(history) == 2
+
+
+def test_eval_share_sums_evaluation_over_epoch_time():
+    from network.training import eval_share
+    assert eval_share([{"epoch_time_s": 1.0, "eval_time_s": 0.1}, {"epoch_time_s": 3.0, "eval_time_s": 0.3},
+                       {"epoch_time_s": 5.0}]) == pytest.approx(0.1)
+    assert eval_share([{"epoch_time_s": 1.0}]) is None
+    x, y = blobs(300)
+    history, _ = fit(NeuralNetwork([784, 16, 10], seed=1), x[:200], y[:200], x[200:], y[200:], epochs=2,
+                     batch_size=32, learning_rate=0.01, progress=False, log=lambda s: None,
+                     train_eval_images=50)
+    assert all(h["train_eval_images"] == 50 and h["eval_time_s"] > 0 for h in history)
