@@ -70,12 +70,16 @@ def test_import_reads_no_source_file_and_hashes_nothing():
     assert res.stdout.split() == ["0", "True", "True"]   # the spy works; we read, hash, compile nothing
 
 
-def test_runtime_sets_passive_waiting_unless_the_user_chose():
-    code = "import os, kernels; print(os.environ['OMP_WAIT_POLICY'])"
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+def test_runtime_sets_a_short_spin_unless_the_user_chose():
+    code = "import os, kernels; print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
-    assert res.stdout.strip() == "PASSIVE", res.stderr
-    assert _run(code, {"OMP_WAIT_POLICY": "ACTIVE"}).stdout.strip() == "ACTIVE"
+    assert res.stdout.split() == ["3000", "None"], res.stderr
+    # a policy or spin count the user set is kept as it is
+    env_active = {**env, "OMP_WAIT_POLICY": "ACTIVE"}
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env_active)
+    assert res.stdout.split() == ["None", "ACTIVE"]
+    assert _run(code, {"GOMP_SPINCOUNT": "7"}).stdout.split()[0] == "7"
 
 
 def test_source_digest_covers_every_kernel_file(tmp_path, monkeypatch):
