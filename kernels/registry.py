@@ -181,10 +181,12 @@ EXAMPLES = {
         _r(r, (d[2] if len(d) > 2 else 4 * d[0], d[1]), t, 0, 1),
         r.permutation(d[2] if len(d) > 2 else 4 * d[0])[:d[0]], np.zeros(0, np.int64),
         np.zeros(0, np.int64), False, _e(d[:2], t))),
-    # (N, 784) warped rows gathered from 4N images, affine + elastic (a bank of 4 fields)
+    # (N, 784) or (N, 784, n) warped rows gathered from n images (default 4N), affine + elastic
+    # (a bank of 4 fields)
     K.gather_warp: ("input", lambda d, t, r: (
-        _r(r, (4 * d[0], d[1]), t, 0, 1), r.permutation(4 * d[0])[:d[0]], np.uint64(7), np.int64(0),
-        10.0, 0.1, 0.15, np.int64(2), _fields(), _e(d, t))),
+        _r(r, (d[2] if len(d) > 2 else 4 * d[0], d[1]), t, 0, 1),
+        r.permutation(d[2] if len(d) > 2 else 4 * d[0])[:d[0]], np.uint64(7), np.int64(0),
+        10.0, 0.1, 0.15, np.int64(2), _fields(), _e(d[:2], t))),
     # single-threaded microkernels (the fast products split their output over threads in panels)
     K.nn_block: ("layer", lambda d, t, r: (_r(r, d[:2], t), _pad16(_r(r, d[1:], t)),
                                            _e((d[0], max(d[2], 32)), t), 0, d[0], 0, d[2])),

@@ -110,6 +110,17 @@ for r in eb:
     if r.get("epoch_s"):
         print(f"{r['impl']:<22} {r['dtype']:<8} epoch {float(r['epoch_s']):7.3f} s   ratio to NumPy {r['ratio_to_numpy']}")
 show("epoch_benchmark.png", 800); show("kernel_benchmarks.png", 900); show("scaling.png", 900); show("step_breakdown.png", 800)"""),
+    ("md", "The same epoch with every contender held to AVX2 (`results/avx2/`), the roofline of every kernel, and the scikit-learn comparison."),
+    ("code", """for r in read_csv(R / "avx2" / "epoch_benchmark.csv"):
+    if r.get("epoch_s"):
+        print(f"AVX2 {r['impl']:<22} {r['dtype']:<8} epoch {float(r['epoch_s']):7.3f} s   ratio to NumPy {r['ratio_to_numpy']}")
+for r in read_csv(R / "sklearn_benchmark.csv"):
+    if r["seed"] == "mean":
+        print(f"{r['impl']:<8} fit {float(r['fit_s']):6.2f} s  test accuracy {float(r['test_accuracy']):.4f}")
+show("roofline.png", 900); show("sklearn_benchmark.png", 800)"""),
+    ("md", "Validation accuracy against wall time, 3 seeds each (`python scripts/time_to_accuracy.py`)."),
+    ("code", """print(json.dumps(json.loads((R / "time_to_accuracy.json").read_text()), indent=1)[:1500])
+show("time_to_accuracy.png", 800)"""),
     ("md", """## 6. Discussion
 
 The conclusions drawn from these results are written up in `REPORT.md`; this notebook is the

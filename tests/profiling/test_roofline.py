@@ -29,7 +29,7 @@ def test_costs_and_arguments_at_training_shape(name):
     dims, flops, nbytes = COSTS[name].at(64)
     assert dims[0] == 64 or name in ("sgd_update", "momentum_update", "adam_update", "optimizer_step")
     assert nbytes > 0 and flops >= 0 and isinstance(flops, int)
-    small = (2, 784, 10) if name == "gather_rows" else None      # not the 150 MB training set
+    small = (2, 784, 10) if name in ("gather_rows", "gather_warp") else None   # not the 150 MB training set
     kernel, args = args_for(name, 64, dims=small)
     assert kernel is getattr(kernels, name)
     assert len(args) == len(inspect.signature(kernel.py_func).parameters), "all arguments passed"
