@@ -98,7 +98,7 @@ def plot(rows, path):
         ax.fill_between(t, acc.min(0), acc.max(0), color=f"C{i}", alpha=0.2)
     for lv in LEVELS:
         ax.axhline(lv * 100, color="grey", lw=0.5, ls=":")
-    ax.set_ylim(95, 99.3)
+    ax.set_ylim(90, 99.3)
     ax.set_xlabel("wall time since training started (s; evaluation included)")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title("Time to accuracy (band: min-max over seeds)")
