@@ -43,8 +43,10 @@ import warnings
 
 import numpy as np
 
+from profiling.epoch_plots import plot_epoch, plot_scaling
+from profiling.timing import interleaved, time_epochs  # noqa: F401
 from profiling.common import (ROOT, add_common_options, blas_peak, csv_list, log, make_parser, positive_int, random_mnist,
-                              record_machine, save_figure, write_csv)
+                              record_machine, write_csv)
 
 SIZES = [784, 128, 64, 10]
 LR = 0.01
@@ -121,55 +123,6 @@ def runner(impl, sizes, dtype, X, y, batch):
                 opt.step()
         return epoch
     raise ValueError(f"unknown implementation {impl!r}")
-
-
-def time_epochs(fn, repeats):
-    """(median, min) seconds of fn() over `repeats` calls after one warm-up call."""
-    res = interleaved({"fn": fn}, repeats)
-    return res["fn"]["median"], res["fn"]["min"]
-
-
-def interleaved(fns, repeats, max_attempts=3, busy_load=1.0, max_spread=0.15, quiet=True):
-    """Time several zero-argument callables side by side: one warm-up call each (compilation
-    excluded), then `repeats` rounds that call each once, in an order that rotates every round,
-    so a slow spell of the shared machine hits every contender alike.
-
-    Returns {name: {"median", "min", "spread", "load_before", "load_after", "attempts", "busy"}}.
-    A measurement taken while the machine was busy (1-minute load above `busy_load` before or
-    after, not counting this process, or any contender's (max - min) / median above `max_spread`)
-    is repeated, up to `max_attempts` times; if it stays busy the last one is kept with
-    busy=True, and the caller writes that down rather than a clean figure.
-    """
-    names = list(fns)
-    for f in fns.values():
-        f()
-    for attempt in range(1, max_attempts + 1):
-        load_before = os.getloadavg()[0]
-        times = {k: [] for k in names}
-        for r in range(max(repeats, 1)):
-            order = names[r % len(names):] + names[:r % len(names)]
-            for k in order:
-                t0 = time.perf_counter()
-                fns[k]()
-                times[k].append(time.perf_counter() - t0)
-        load_after = os.getloadavg()[0]
-        out = {}
-        for k in names:
-            med = float(np.median(times[k]))
-            out[k] = {"median": med, "min": float(min(times[k])),
-                      "spread": (max(times[k]) - min(times[k])) / med if med > 0 else 0.0,
-                      "load_before": load_before, "load_after": load_after, "attempts": attempt}
-        # this process keeps one core busy itself: count the load above that
-        busy = (max(load_before, load_after) - 1.0 > busy_load
-                or (repeats >= 3 and any(v["spread"] > max_spread for v in out.values())))
-        for v in out.values():
-            v["busy"] = busy
-        if not busy:
-            break
-        spreads = ", ".join(f"{v['spread']:.0%}" for v in out.values())
-        log(f"    busy machine (load {load_before:.2f} -> {load_after:.2f}, spreads {spreads}): "
-            "measuring again", quiet)
-    return out
 
 
 def epoch_flop(n, sizes=SIZES):
@@ -317,87 +270,6 @@ def bench_scaling(kind, values, n, batch, dtype, repeats, quiet=False):
     return rows
 
 
-# --------------------------------------------------------------------------------- plots
-def plot_epoch(rows, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    main = [r for r in rows if "start" not in r["impl"]]
-    start = [r for r in rows if "start" in r["impl"]]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [2, 1]})
-    ax = axes[0]
-    labels = [f"{r['impl']}\n{r['dtype']}" for r in main]
-    vals = [r["epoch_s"] for r in main]
-    colors = ["C0" if r["impl"].startswith("kernels") else "C1" if r["impl"] == "numpy" else "C7" for r in main]
-    ax.bar(range(len(main)), vals, color=colors)
-    for i, r in enumerate(main):
-        txt = f"{r['epoch_s']:.2f} s"
-        if r.get("ratio_to_numpy"):
-            txt += f"\n{r['ratio_to_numpy']:.2f}x numpy"
-        ax.text(i, r["epoch_s"], txt, ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(range(len(main)))
-    ax.set_xticklabels(labels, fontsize=7)
-    ax.set_ylabel("seconds per epoch (median)")
-    if main:
-        ax.set_title(f"one epoch: {main[0]['n']} images, batch {main[0]['batch']}, plain SGD, net {main[0]['net']}")
-    ax.grid(alpha=0.3, axis="y")
-    ax = axes[1]
-    if start:
-        parts = [("import_s", "import"), ("first_epoch_s", "first epoch (compile/load + train)")]
-        bottom = np.zeros(len(start))
-        for j, (k, lab) in enumerate(parts):
-            v = np.array([r[k] for r in start])
-            ax.bar(range(len(start)), v, bottom=bottom, label=lab, color=f"C{j + 2}")
-            bottom += v
-        for i, r in enumerate(start):
-            ax.text(i, bottom[i], f"{r['process_s']:.1f} s process\n2nd epoch {r['second_epoch_s']:.2f} s",
-                    ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(range(len(start)))
-        ax.set_xticklabels([r["impl"].replace("kernels ", "").replace(" (", "\n(") for r in start], fontsize=8)
-        ax.set_ylabel("seconds")
-        ax.set_title("start-up in a fresh process")
-        ax.legend(fontsize=7)
-        ax.margins(y=0.25)
-    else:
-        ax.axis("off")
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
-
-
-def plot_scaling(batch_rows, width_rows, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = [(batch_rows, "batch", "batch size", "us_per_image", "µs per image"),
-              (width_rows, "hidden", "hidden width H (net 784-H-H/2-10)", "step_ms", "ms per step")]
-    panels = [p for p in panels if p[0]]
-    fig, axes = plt.subplots(2, len(panels), figsize=(6.5 * len(panels), 8), squeeze=False)
-    for ci, (rows, key, xlabel, ykey, ylabel) in enumerate(panels):
-        for j, impl in enumerate(SCALING_IMPLS):
-            sel = sorted((r for r in rows if r["impl"] == impl), key=lambda r: r[key])
-            xs = [r[key] for r in sel]
-            axes[0, ci].plot(xs, [r[ykey] for r in sel], marker="o", color=f"C{j}", label=impl)
-            if impl != "numpy":
-                axes[1, ci].plot(xs, [1 / r["ratio_to_numpy"] for r in sel], marker="o", color=f"C{j}", label=impl)
-        axes[0, ci].set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel,
-                        title=f"training time vs {key} ({rows[0]['dtype']}"
-                              + (f", batch {rows[0]['batch']})" if key == "hidden" else ")"))
-        axes[1, ci].axhline(1, color="C2", lw=1, ls="--", label="numpy")
-        axes[1, ci].set(xscale="log", xlabel=xlabel, ylabel="speedup vs NumPy (NumPy time / time)",
-                        title="relative to the NumPy reference")
-        for ax in axes[:, ci]:
-            ax.set_xscale("log", base=2)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
-
-
-# ---------------------------------------------------------------------------------- main
 def main(argv=None):
     ap = make_parser("python -m profiling.bench_epoch", __doc__)
     ap.add_argument("--n", type=positive_int, default=48000, help="training images per epoch")
@@ -459,7 +331,7 @@ def main(argv=None):
         write_csv(written[-1], width_rows, SCALING_FIELDS)
     if (batch_rows or width_rows) and not a.no_plot:
         written.append(os.path.join(a.plots_dir, "scaling.png"))
-        plot_scaling(batch_rows, width_rows, written[-1])
+        plot_scaling(batch_rows, width_rows, written[-1], SCALING_IMPLS)
     record_machine(a.out_dir, "bench_epoch", a)
     for p in written:
         print(f"wrote {p}")

@@ -136,7 +136,7 @@ CASES = [
          lambda a: lambda: _numpy_adam(a[:4] + (a[5],) + a[8:12]), nbytes=lambda d, s: 7 * d[0] * s,
          op="update", pick=_first, np_pick=_first),
     # --- augmentation and layout (N, 784)
-    Case(K.shift_images, lambda a: lambda: _numpy_shift(a[0], a[1], a[2]), nbytes=_elementwise(2), op="augment"),
+    Case(K.shift_images, lambda a: lambda: R.shift_images(a[0], a[1], a[2]), nbytes=_elementwise(2), op="augment"),
     Case(K.gather_rows, lambda a: lambda: a[0][a[1]], nbytes=lambda d, s: 2 * d[0] * d[1] * s + 8 * d[0],
          op="layout"),
     Case(K.transpose, lambda a: lambda: np.ascontiguousarray(a[0].T), nbytes=_elementwise(2), op="layout"),
@@ -167,21 +167,7 @@ def case_for(kernel):
 
 def _numpy_adam(a):
     p, g, m, v, lr, b1, b2, eps, t = a
-    m[:] = b1 * m + (1 - b1) * g
-    v[:] = b2 * v + (1 - b2) * g * g
-    p -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
-
-
-def _numpy_shift(x, dr, dc):
-    """Vectorised shift_images: gather every pixel from (r - dr, c - dc), zero outside."""
-    n = x.shape[0]
-    r = np.arange(28)
-    rr = r[None, :] - dr[:, None]
-    cc = r[None, :] - dc[:, None]
-    valid = ((rr >= 0) & (rr < 28))[:, :, None] & ((cc >= 0) & (cc < 28))[:, None, :]
-    img = x.reshape(n, 28, 28)
-    out = img[np.arange(n)[:, None, None], np.clip(rr, 0, 27)[:, :, None], np.clip(cc, 0, 27)[:, None, :]]
-    return (out * valid).reshape(n, 784)
+    p[:], m[:], v[:] = R.adam_step(p, g, m, v, lr, b1, b2, eps, t, 0.0)
 
 
 _EXTRA_CHECK_DIMS = {"layer": [(3, 9, 10)]}  # odd sizes and a product narrower than a 16-wide tile

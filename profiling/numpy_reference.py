@@ -1,4 +1,6 @@
-"""The same network in vectorised pure NumPy: the assignment's "vectorize all operations" version.
+"""The one NumPy oracle: the kernels' math as whole-array NumPy (used by tests/kernels and by the
+benchmark cases alike), and the same network in vectorised pure NumPy: the assignment's "vectorize
+all operations" version.
 
 Same math, same initial weights and the same method names as `network.model.NeuralNetwork`, so the
 two can be compared number for number and timed side by side. Each line of `_forward`, `_backward`
@@ -20,9 +22,7 @@ from network.initializers import initialize
 from network.model import ACTIVATIONS, OPTIMIZERS, NeuralNetwork
 from network.validation import check_choice as _check_choice, check_float as _check_float
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
+from kernels.dropout import _GOLDEN, _MIX1, _MIX2  # the hash's constants, written once
 
 
 # ------------------------------------------------------------- the vectorised operations
@@ -49,6 +49,48 @@ def sigmoid(z):
 
 def sigmoid_grad(a, dout):
     return dout * a * (1 - a)
+
+
+def log_softmax_cross_entropy(z, y):
+    """(probabilities, mean cross-entropy) by the log-sum-exp trick in float64 (the tests' oracle
+    for the softmax and loss kernels)."""
+    z = z.astype(np.float64)
+    m = z.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
+    p = np.exp(z - lse[:, None])
+    return p, float(np.mean(lse - z[np.arange(len(y)), y]))
+
+
+def sgd_step(p, g, lr, l2):
+    """The new parameters of one SGD step with coupled L2 (kernels/optim.py)."""
+    return p - lr * (g + l2 * p)
+
+
+def momentum_step(p, g, v, lr, mu, l2):
+    """(new parameters, new velocity) of one heavy-ball momentum step."""
+    v = mu * v - lr * (g + l2 * p)
+    return p + v, v
+
+
+def adam_step(p, g, m, v, lr, b1, b2, eps, t, l2):
+    """(new parameters, m, v) of one Adam step with bias correction (t is 1-based)."""
+    g = g + l2 * p
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return p - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps), m, v
+
+
+def shift_images(x, dr, dc):
+    """Each 28x28 image of x (N, 784) moved by (dr[n], dc[n]) pixels, zeros filling in: every pixel
+    gathered from (r - dr, c - dc), zero where that lies outside."""
+    n = x.shape[0]
+    r = np.arange(28)
+    rr = r[None, :] - np.asarray(dr)[:, None]
+    cc = r[None, :] - np.asarray(dc)[:, None]
+    valid = ((rr >= 0) & (rr < 28))[:, :, None] & ((cc >= 0) & (cc < 28))[:, None, :]
+    img = x.reshape(n, 28, 28)
+    out = img[np.arange(n)[:, None, None], np.clip(rr, 0, 27)[:, :, None], np.clip(cc, 0, 27)[:, None, :]]
+    return (out * valid).reshape(n, 784)
 
 
 # name -> (forward, backward, backward reads the output a (True) or the input z (False))

@@ -12,6 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernels as K
+from profiling.numpy_reference import adam_step as adam_ref
+from profiling.numpy_reference import log_softmax_cross_entropy as lse_reference
+from profiling.numpy_reference import momentum_step as momentum_ref
+from profiling.numpy_reference import relu as relu_ref
+from profiling.numpy_reference import sgd_step as sgd_ref
+from profiling.numpy_reference import shift_images as shift_reference
+from profiling.numpy_reference import tanh as tanh_ref
 from kernels import runtime
 from conftest import assert_gradients_close, assert_within_bound, dot_error_bound, numerical_gradient
 
@@ -204,8 +211,9 @@ def _sigmoid_ref(z):
     return scipy.special.expit(z.astype(np.float64))
 
 
-ACT_REFS = {"relu": lambda z: np.maximum(z.astype(np.float64), 0.0),
-            "tanh": lambda z: np.tanh(z.astype(np.float64)),
+# the NumPy oracle (profiling/numpy_reference.py) in float64; sigmoid against scipy's expit
+ACT_REFS = {"relu": lambda z: relu_ref(z.astype(np.float64)),
+            "tanh": lambda z: tanh_ref(z.astype(np.float64)),
             "sigmoid": _sigmoid_ref}
 
 
@@ -291,13 +299,6 @@ def test_activation_backward_in_place(rng, name):
 
 
 # ------------------------------------------------------------------------------ softmax and loss
-def lse_reference(z, y):
-    """(probabilities, mean cross-entropy) by the log-sum-exp trick in float64."""
-    z = z.astype(np.float64)
-    m = z.max(axis=1, keepdims=True)
-    lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
-    p = np.exp(z - lse[:, None])
-    return p, float(np.mean(lse - z[np.arange(len(y)), y]))
 
 
 LOSS_TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
@@ -393,22 +394,10 @@ def test_softmax_cross_entropy_backward_matches_formula(rng, dtype):
 
 
 # ---------------------------------------------------------------------------------- optimizers
-def sgd_ref(p, g, lr, l2):
-    return p - lr * (g + l2 * p)
 
 
-def momentum_ref(p, g, v, lr, mu, l2):
-    v = mu * v - lr * (g + l2 * p)
-    return p + v, v
 
 
-def adam_ref(p, g, m, v, lr, b1, b2, eps, t, l2):
-    g = g + l2 * p
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g * g
-    m_hat = m / (1 - b1 ** t)
-    v_hat = v / (1 - b2 ** t)
-    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
 
 
 OPT_TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-13, atol=1e-15)}
@@ -553,18 +542,6 @@ def test_dropout_backward_against_finite_differences(rng, shape):
 
 
 # --------------------------------------------------------------------------- shift and argmax
-def shift_reference(x, dr, dc):
-    """np.roll of each 28x28 image by (dr, dc), with the pixels that wrap around set to zero."""
-    imgs = x.reshape(-1, 28, 28)
-    out = np.zeros_like(imgs)
-    for n, (r, c) in enumerate(zip(dr, dc)):
-        if abs(r) >= 28 or abs(c) >= 28:
-            continue
-        rolled = np.roll(imgs[n], (r, c), axis=(0, 1))
-        keep = np.zeros((28, 28), bool)
-        keep[max(r, 0):28 + min(r, 0), max(c, 0):28 + min(c, 0)] = True
-        out[n] = np.where(keep, rolled, 0)
-    return out.reshape(len(dr), 784)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

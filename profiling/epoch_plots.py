@@ -1,0 +1,86 @@
+"""The epoch benchmark's plots: epoch times per implementation, and the scaling curves."""
+import numpy as np
+
+from profiling.common import save_figure
+
+
+def plot_epoch(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    main = [r for r in rows if "start" not in r["impl"]]
+    start = [r for r in rows if "start" in r["impl"]]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+    ax = axes[0]
+    labels = [f"{r['impl']}\n{r['dtype']}" for r in main]
+    vals = [r["epoch_s"] for r in main]
+    colors = ["C0" if r["impl"].startswith("kernels") else "C1" if r["impl"] == "numpy" else "C7" for r in main]
+    ax.bar(range(len(main)), vals, color=colors)
+    for i, r in enumerate(main):
+        txt = f"{r['epoch_s']:.2f} s"
+        if r.get("ratio_to_numpy"):
+            txt += f"\n{r['ratio_to_numpy']:.2f}x numpy"
+        ax.text(i, r["epoch_s"], txt, ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(main)))
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylabel("seconds per epoch (median)")
+    if main:
+        ax.set_title(f"one epoch: {main[0]['n']} images, batch {main[0]['batch']}, plain SGD, net {main[0]['net']}")
+    ax.grid(alpha=0.3, axis="y")
+    ax = axes[1]
+    if start:
+        parts = [("import_s", "import"), ("first_epoch_s", "first epoch (compile/load + train)")]
+        bottom = np.zeros(len(start))
+        for j, (k, lab) in enumerate(parts):
+            v = np.array([r[k] for r in start])
+            ax.bar(range(len(start)), v, bottom=bottom, label=lab, color=f"C{j + 2}")
+            bottom += v
+        for i, r in enumerate(start):
+            ax.text(i, bottom[i], f"{r['process_s']:.1f} s process\n2nd epoch {r['second_epoch_s']:.2f} s",
+                    ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(range(len(start)))
+        ax.set_xticklabels([r["impl"].replace("kernels ", "").replace(" (", "\n(") for r in start], fontsize=8)
+        ax.set_ylabel("seconds")
+        ax.set_title("start-up in a fresh process")
+        ax.legend(fontsize=7)
+        ax.margins(y=0.25)
+    else:
+        ax.axis("off")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def plot_scaling(batch_rows, width_rows, path, impls=("kernels train_epoch", "numpy")):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(batch_rows, "batch", "batch size", "us_per_image", "µs per image"),
+              (width_rows, "hidden", "hidden width H (net 784-H-H/2-10)", "step_ms", "ms per step")]
+    panels = [p for p in panels if p[0]]
+    fig, axes = plt.subplots(2, len(panels), figsize=(6.5 * len(panels), 8), squeeze=False)
+    for ci, (rows, key, xlabel, ykey, ylabel) in enumerate(panels):
+        for j, impl in enumerate(impls):
+            sel = sorted((r for r in rows if r["impl"] == impl), key=lambda r: r[key])
+            xs = [r[key] for r in sel]
+            axes[0, ci].plot(xs, [r[ykey] for r in sel], marker="o", color=f"C{j}", label=impl)
+            if impl != "numpy":
+                axes[1, ci].plot(xs, [1 / r["ratio_to_numpy"] for r in sel], marker="o", color=f"C{j}", label=impl)
+        axes[0, ci].set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel,
+                        title=f"training time vs {key} ({rows[0]['dtype']}"
+                              + (f", batch {rows[0]['batch']})" if key == "hidden" else ")"))
+        axes[1, ci].axhline(1, color="C2", lw=1, ls="--", label="numpy")
+        axes[1, ci].set(xscale="log", xlabel=xlabel, ylabel="speedup vs NumPy (NumPy time / time)",
+                        title="relative to the NumPy reference")
+        for ax in axes[:, ci]:
+            ax.set_xscale("log", base=2)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------- main
