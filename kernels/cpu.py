@@ -14,8 +14,6 @@ the tile plus the two loaded B vectors and a broadcast must fit in the register 
     sse     16 xmm registers  4 rows x 2 vectors =  8 accumulators   (float32: 4 x 8)
 The dot-product kernel (A @ B.T) holds DOT_ROWS x 4 vector sums.
 """
-import os
-
 _SHAPES = {  # isa: (vector bytes, tile rows, dot rows)
     "avx512": (64, 8, 4),
     "avx2": (32, 6, 2),
@@ -35,9 +33,6 @@ def compile_features():
 def isa(features=None):
     """'avx512', 'avx2' or 'sse' for a feature string like '+avx2,+fma,-avx512f,...'."""
     feats = set((compile_features() if features is None else features).split(","))
-    forced = os.environ.get("KERNELS_ISA")          # for experiments: force a tile shape
-    if forced in _SHAPES:
-        return forced
     if "+avx512f" in feats:
         return "avx512"
     if "+avx2" in feats and "+fma" in feats:

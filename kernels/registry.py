@@ -20,6 +20,7 @@ import kernels as K
 from kernels import elastic as EL
 from kernels import epoch as E
 from kernels import warp as W
+from kernels.tiles import tile_cols
 
 # Modules listed first keep the bare kernel name when another module defines the same name.
 _ORDER = ("matmul", "activations", "loss", "optim", "dropout", "augment", "tiles", "products", "layers",
@@ -115,10 +116,9 @@ def _prob(rng, n, c, dtype):
     return (p / p.sum(1, keepdims=True)).astype(dtype)
 
 
-def _pad16(a):
+def _pad_tile(a):
     """a with at least a tile's width of columns (zero-padded): the block kernels read whole
     tile-wide panels (kernels.tiles.tile_cols: 16 to 32 columns by CPU and dtype)."""
-    from kernels.tiles import tile_cols
     c = tile_cols(a.dtype)
     if a.shape[1] >= c:
         return a
@@ -188,10 +188,10 @@ EXAMPLES = {
         r.permutation(d[2] if len(d) > 2 else 4 * d[0])[:d[0]], np.uint64(7), np.int64(0),
         10.0, 0.1, 0.15, np.int64(2), _fields(), _e(d[:2], t))),
     # single-threaded microkernels (the fast products split their output over threads in panels)
-    K.nn_block: ("layer", lambda d, t, r: (_r(r, d[:2], t), _pad16(_r(r, d[1:], t)),
-                                           _e((d[0], max(d[2], 32)), t), 0, d[0], 0, d[2])),
-    K.tn_block: ("layer", lambda d, t, r: (_r(r, d[:2], t), _pad16(_r(r, (d[0], d[2]), t)),
-                                           _e((d[1], max(d[2], 32)), t), 0, d[1], 0, d[2])),
+    K.nn_block: ("layer", lambda d, t, r: (_r(r, d[:2], t), _pad_tile(_r(r, d[1:], t)),
+                                           _e((d[0], max(d[2], tile_cols(t))), t), 0, d[0], 0, d[2])),
+    K.tn_block: ("layer", lambda d, t, r: (_r(r, d[:2], t), _pad_tile(_r(r, (d[0], d[2]), t)),
+                                           _e((d[1], max(d[2], tile_cols(t))), t), 0, d[1], 0, d[2])),
     K.nt_block: ("layer", lambda d, t, r: (_r(r, (d[0], d[2]), t), _r(r, d[1:], t), _e(d[:2], t), 0, d[1])),
     K.matmul_nn_fast: ("layer", lambda d, t, r: (_r(r, d[:2], t), _r(r, d[1:], t), _e((d[0], d[2]), t))),
     K.matmul_nt_fast: ("layer", lambda d, t, r: (_r(r, (d[0], d[2]), t), _r(r, d[1:], t), _e(d[:2], t))),

@@ -116,23 +116,30 @@ class NeuralNetwork(Persistence):
         return V.check_y(y, n, self.layer_sizes[-1])
 
     # ------------------------------------------------------------ forward pass
-    def _forward(self, X, training):
+    def _inference_weights(self):
+        """Each layer's W as a C-contiguous (n_in, n_out) copy for matmul_nn_fast: made once per
+        predict/evaluate call, not once per chunk of rows."""
+        return [np.ascontiguousarray(w) for w in self.weights]
+
+    def _forward(self, X, training, W=None):
         """Run the layers on a checked X; leaves logits in buf['z'][-1]. Returns the buffers.
 
         Training (the path `backward` and the gradient checks use) runs the plain kernels;
         inference runs the register-tiled product `matmul_nn_fast` on a contiguous copy of W
         (about twice the rate of the epoch's `linear_act_forward` on the batches evaluate uses),
         then the plain bias and activation kernels; equal to the plain kernels to float rounding
-        (kernels/pairs.py).
+        (kernels/pairs.py). W: the copies `_inference_weights` made, if the caller has them.
         """
         buf = self._buffers_for(X.shape[0])
         act = K.ACT_CODES[self.activation]
         a = X
+        if not training and W is None:
+            W = self._inference_weights()
         for l in range(self.n_layers):
             z = buf["z"][l]
             last = l == self.n_layers - 1
             if not training:
-                K.matmul_nn_fast(a, np.ascontiguousarray(self.weights[l]), z)
+                K.matmul_nn_fast(a, W[l], z)
                 K.bias_forward(self.biases[l], z)
                 if last:
                     break
@@ -163,8 +170,9 @@ class NeuralNetwork(Persistence):
         """forward(X) in chunks of batch_size rows (bounded memory for large X)."""
         X = self._check_X(X)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), self.dtype)
+        W = self._inference_weights()
         for s in range(0, X.shape[0], batch_size):
-            buf = self._forward(X[s:s + batch_size], training=False)
+            buf = self._forward(X[s:s + batch_size], training=False, W=W)
             K.softmax_forward(buf["z"][-1], out[s:s + batch_size])
         return out
 
@@ -179,10 +187,11 @@ class NeuralNetwork(Persistence):
         """(mean cross-entropy loss, accuracy) on X, y without dropout."""
         X = self._check_X(X)
         y = self._check_y(y, X.shape[0])
+        W = self._inference_weights()
         total, correct = 0.0, 0
         for s in range(0, X.shape[0], batch_size):
             xb, yb = X[s:s + batch_size], y[s:s + batch_size]
-            buf = self._forward(xb, training=False)
+            buf = self._forward(xb, training=False, W=W)
             total += K.softmax_cross_entropy_forward(buf["z"][-1], yb, buf["p"]) * xb.shape[0]
             K.argmax_rows(buf["p"], buf["ycls"])
             correct += int(np.count_nonzero(buf["ycls"] == yb))

@@ -44,7 +44,7 @@ import warnings
 import numpy as np
 
 from profiling.epoch_plots import plot_epoch, plot_scaling
-from profiling.timing import interleaved, time_epochs  # noqa: F401
+from profiling.timing import interleaved
 from profiling.common import (ROOT, add_common_options, blas_peak, csv_list, log, make_parser, positive_int, random_mnist,
                               record_machine, write_csv)
 

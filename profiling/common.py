@@ -35,20 +35,29 @@ def median_time(fn, repeats=7, min_time=0.02, warmup=1):
     """
     for _ in range(warmup):
         fn()
-    number = 1
-    while True:  # calibrate like timeit.autorange
-        t0 = time.perf_counter()
+
+    def run(number):
         for _ in range(number):
             fn()
+    return median_per_call(run, repeats, min_time, max_number=1 << 20, max_growth=10)
+
+
+def median_per_call(run, repeats, min_time, max_number, max_growth):
+    """Median seconds per call of `run(number)`, which makes `number` calls: `number` is calibrated
+    like timeit.autorange (doubling, or growing by up to `max_growth`, until one run lasts
+    `min_time`, capped at `max_number`), and the calibrating run is the first of `repeats` samples."""
+    number = 1
+    while True:
+        t0 = time.perf_counter()
+        run(number)
         dt = time.perf_counter() - t0
-        if dt >= min_time or number >= 1 << 20:
+        if dt >= min_time or number >= max_number:
             break
-        number *= 2 if dt <= 0 else max(2, min(10, int(min_time / dt * 1.2) + 1))
+        number *= 2 if dt <= 0 else max(2, min(max_growth, int(min_time / dt * 1.2) + 1))
     samples = [dt / number]
     for _ in range(repeats - 1):
         t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
+        run(number)
         samples.append((time.perf_counter() - t0) / number)
     return statistics.median(samples)
 

@@ -13,8 +13,6 @@ per-call figure carries no Python dispatch overhead (a few microseconds, more th
 run time of the small element-wise kernels).
 """
 import inspect
-import statistics
-import time
 
 import numba
 import numpy as np
@@ -22,6 +20,7 @@ import numpy as np
 import kernels
 from kernels.costs import COSTS
 from kernels.registry import EXAMPLES, example_args
+from profiling.common import median_per_call
 
 def kernel_constant(kernel, name, default):
     """A module constant (ACT_RELU, OPT_SGD...) of the module that defines `kernel`, wherever the
@@ -65,17 +64,5 @@ def time_per_call(kernel, args, repeats=5, min_time=0.02, loop=None):
     long; the first call (compilation, first touch of the arrays) is not timed."""
     loop = loop or compiled_loop(kernel, len(args))
     loop(1, *args)
-    reps = 1
-    while True:
-        t0 = time.perf_counter()
-        loop(reps, *args)
-        dt = time.perf_counter() - t0
-        if dt >= min_time or reps >= 1 << 24:
-            break
-        reps *= 2 if dt <= 0 else max(2, min(100, int(min_time / dt * 1.2) + 1))
-    samples = [dt / reps]
-    for _ in range(repeats - 1):
-        t0 = time.perf_counter()
-        loop(reps, *args)
-        samples.append((time.perf_counter() - t0) / reps)
-    return statistics.median(samples)
+    return median_per_call(lambda reps: loop(reps, *args), repeats, min_time, max_number=1 << 24,
+                           max_growth=100)

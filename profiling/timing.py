@@ -8,12 +8,6 @@ import numpy as np
 from profiling.common import log
 
 
-def time_epochs(fn, repeats):
-    """(median, min) seconds of fn() over `repeats` calls after one warm-up call."""
-    res = interleaved({"fn": fn}, repeats)
-    return res["fn"]["median"], res["fn"]["min"]
-
-
 def interleaved(fns, repeats, max_attempts=3, busy_load=1.0, max_spread=0.15, quiet=True):
     """Time several zero-argument callables side by side: one warm-up call each (compilation
     excluded), then `repeats` rounds that call each once, in an order that rotates every round,
