@@ -12,12 +12,12 @@ the tile plus the two loaded B vectors and a broadcast must fit in the register 
     avx512  32 zmm registers  8 rows x 2 vectors = 16 accumulators   (float32: 8 x 32)
     avx2    16 ymm registers  6 rows x 2 vectors = 12 accumulators   (float32: 6 x 16)
     sse     16 xmm registers  4 rows x 2 vectors =  8 accumulators   (float32: 4 x 8)
-The dot-product kernel (A @ B.T) holds DOT_ROWS x 4 vector sums.
+The dot-product kernel (A @ B.T, kernels/tiles.py nt_block) holds 2 x 4 vector sums on every path.
 """
-_SHAPES = {  # isa: (vector bytes, tile rows, dot rows)
-    "avx512": (64, 8, 4),
-    "avx2": (32, 6, 2),
-    "sse": (16, 4, 2),
+_SHAPES = {  # isa: (vector bytes, tile rows)
+    "avx512": (64, 8),
+    "avx2": (32, 6),
+    "sse": (16, 4),
 }
 
 
@@ -41,7 +41,7 @@ def isa(features=None):
 
 
 ISA = isa()
-VECTOR_BYTES, TILE_ROWS, DOT_ROWS = _SHAPES[ISA]
+VECTOR_BYTES, TILE_ROWS = _SHAPES[ISA]
 TILE_INFO = (f"{ISA}: A @ B and A.T @ B tiles of {TILE_ROWS} rows x 2 vectors "
              f"({TILE_ROWS} x {2 * VECTOR_BYTES // 4} float32, {TILE_ROWS} x {2 * VECTOR_BYTES // 8} float64); "
-             f"A @ B.T blocks of {DOT_ROWS} x 4 dot products")
+             "A @ B.T blocks of 2 x 4 dot products")
