@@ -23,7 +23,8 @@ directory imports the package, builds the net and trains one epoch, so the first
 every kernel ("cold cache"); a second subprocess reuses that cache directory ("warm cache", the
 kernels are loaded from disk). Reported: import time, first-epoch time (compile or cache load
 included), second-epoch time, and the whole process's wall time; results/compile_times.csv has
-Numba's compile time per kernel in the cold process (each including the callees compiled for it).
+Numba's compile time per function in the cold process: its own (exclusive) and with the callees
+compiled for it (inclusive); the exclusive times add up to the whole compile time.
 
 The data are random arrays of MNIST's shape (48,000 x 784 in [0, 1), labels 0..9): the timing of
 these dense kernels does not depend on the pixel values, so no download is needed.
@@ -52,10 +53,10 @@ SIZES = [784, 128, 64, 10]
 LR = 0.01
 FIELDS = ["impl", "dtype", "n", "batch", "net", "epoch_s", "epoch_min_s", "images_per_s",
           "ratio_to_numpy", "gflops", "gemm_gflops", "fraction_of_gemm", "repeats", "spread",
-          "load_before", "load_after", "attempts", "import_s",
+          "load_before", "load_after", "foreign_load", "attempts", "import_s",
           "first_epoch_s", "second_epoch_s", "process_s", "note"]
 SCALING_FIELDS = ["impl", "dtype", "net", "hidden", "batch", "n", "steps", "seconds", "min_seconds",
-                  "step_ms", "us_per_image", "ratio_to_numpy", "spread", "busy"]
+                  "step_ms", "us_per_image", "ratio_to_numpy", "spread", "foreign_load", "busy"]
 
 
 # ------------------------------------------------------------------------------ runners
@@ -157,14 +158,15 @@ def bench_epochs(n, batch, dtypes, repeats, peers=True, quiet=False):
             if impl == "sklearn":
                 note.append(f"sklearn computes in {fns[impl]().coefs_[0].dtype}")
             if m["busy"]:
-                note.append(f"BUSY machine (load {m['load_before']:.1f}->{m['load_after']:.1f}, "
+                note.append(f"BUSY machine (other processes {m['foreign_load']:.2f} cores, "
                             f"spread {m['spread']:.0%})")
             rows.append({"impl": impl, "dtype": np.dtype(dtype).name, "n": n, "batch": batch,
                          "net": "-".join(map(str, SIZES)), "epoch_s": m["median"], "epoch_min_s": m["min"],
                          "images_per_s": n / m["median"], "repeats": repeats,
                          "ratio_to_numpy": m["median"] / base if base else "",
                          "spread": m["spread"], "load_before": m["load_before"],
-                         "load_after": m["load_after"], "attempts": m["attempts"],
+                         "load_after": m["load_after"], "foreign_load": m["foreign_load"],
+                         "attempts": m["attempts"],
                          "gflops": epoch_flop(n) / m["median"] / 1e9, "gemm_gflops": gemm,
                          "fraction_of_gemm": epoch_flop(n) / m["median"] / 1e9 / gemm,
                          "note": "; ".join(note)})
@@ -175,33 +177,45 @@ def bench_epochs(n, batch, dtypes, repeats, peers=True, quiet=False):
 # ------------------------------------------------------------------------ cold/warm start
 def _child_startup(n, batch, dtype):
     """Run in a fresh interpreter: time import, first and second epoch; print one JSON line."""
-    t0 = time.perf_counter()
-    from network.model import NeuralNetwork
-    t_import = time.perf_counter() - t0
-    X, y = random_mnist(n, dtype)
-    net = NeuralNetwork(SIZES, activation="relu", seed=0, dtype=dtype, optimizer="sgd")
-    t1 = time.perf_counter()
-    net.train_epoch(X, y, batch_size=batch, learning_rate=LR)
-    t_first = time.perf_counter() - t1
+    from numba.core import event
+    with event.install_recorder("numba:compile") as rec:
+        t0 = time.perf_counter()
+        from network.model import NeuralNetwork
+        t_import = time.perf_counter() - t0
+        X, y = random_mnist(n, dtype)
+        net = NeuralNetwork(SIZES, activation="relu", seed=0, dtype=dtype, optimizer="sgd")
+        t1 = time.perf_counter()
+        net.train_epoch(X, y, batch_size=batch, learning_rate=LR)
+        t_first = time.perf_counter() - t1
     t2 = time.perf_counter()
     net.train_epoch(X, y, batch_size=batch, learning_rate=LR)
     t_second = time.perf_counter() - t2
     print(json.dumps({"import_s": t_import, "first_epoch_s": t_first, "second_epoch_s": t_second,
-                      "compile": compile_times()}))
+                      "compile": compile_times(rec.buffer)}))
 
 
-def compile_times():
-    """[(kernel, signature, seconds)]: Numba's compile time of every kernel compiled (or loaded
-    from the cache) in this process, each including the kernels it calls and compiled for it
-    (so the epoch's entry holds almost all of it; a loaded-from-cache entry has no timer)."""
-    from kernels.registry import discover
-    out = []
-    for k in discover()[0]:
-        for sig, cres in k.func.overloads.items():
-            timers = (cres.metadata or {}).get("timers", {})
-            if "compiler_lock" in timers:
-                out.append((k.qualname, ", ".join(map(str, sig))[:80], timers["compiler_lock"]))
-    return sorted(out, key=lambda r: -r[2])
+def compile_times(events):
+    """[(function, signature, exclusive s, inclusive s)] from Numba's "numba:compile" events, one
+    row per function and signature compiled, longest exclusive time first. Inclusive time counts
+    the callees compiled for it (the epoch's entry holds nearly all of it); exclusive time is its
+    own: typing, lowering and LLVM's optimisation of its module, which re-optimises the code of
+    the callees linked into it."""
+    stack, rows = [], {}
+    for ts, ev in events:
+        disp = ev.data.get("dispatcher")
+        fn = getattr(disp, "py_func", None)
+        name = f"{fn.__module__.removeprefix('kernels.')}.{fn.__qualname__}" if fn else str(disp)
+        key = (name, str(ev.data.get("args", ""))[:80])
+        if ev.is_start:
+            stack.append([key, ts, 0.0])
+            continue
+        k, start, children = stack.pop()
+        total = ts - start
+        excl, incl = rows.get(k, (0.0, 0.0))
+        rows[k] = (excl + total - children, incl + total)
+        if stack:
+            stack[-1][2] += total
+    return sorted(((k[0], k[1], e, i) for k, (e, i) in rows.items()), key=lambda r: -r[2])
 
 
 def bench_startup(n, batch, dtype, quiet=False):
@@ -228,7 +242,8 @@ def bench_startup(n, batch, dtype, quiet=False):
             log(f"    import {d['import_s']:.2f} s, first epoch {d['first_epoch_s']:.2f} s, "
                 f"second {d['second_epoch_s']:.2f} s, process {wall:.2f} s", quiet)
             if label.startswith("kernels cold"):
-                compile_rows = [{"kernel": k, "signature": sig, "compile_s": t} for k, sig, t in d["compile"]]
+                compile_rows = [{"kernel": k, "signature": sig, "exclusive_s": e, "inclusive_s": i}
+                                for k, sig, e, i in d["compile"]]
     return rows, compile_rows
 
 
@@ -260,7 +275,7 @@ def bench_scaling(kind, values, n, batch, dtype, repeats, quiet=False):
                    "hidden": h, "batch": b, "n": m, "steps": steps, "seconds": med,
                    "step_ms": med / steps * 1e3, "us_per_image": med / m * 1e6,
                    "min_seconds": res[impl]["min"], "spread": res[impl]["spread"],
-                   "busy": res[impl]["busy"]}
+                   "foreign_load": res[impl]["foreign_load"], "busy": res[impl]["busy"]}
             if impl == "numpy":
                 base = med
             rows.append(row)
@@ -308,7 +323,7 @@ def main(argv=None):
             start_rows, compile_rows = bench_startup(a.n, a.batch, dtypes[0], a.quiet)
             rows += start_rows
             written.append(os.path.join(a.out_dir, "compile_times.csv"))
-            write_csv(written[-1], compile_rows, ["kernel", "signature", "compile_s"])
+            write_csv(written[-1], compile_rows, ["kernel", "signature", "exclusive_s", "inclusive_s"])
         path = os.path.join(a.out_dir, "epoch_benchmark.csv")
         write_csv(path, rows, FIELDS)
         written.append(path)
