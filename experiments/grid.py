@@ -98,7 +98,7 @@ EXPERIMENTS = {e.name: e for e in (
         base={"optimizer": "adam", "lr": 0.001, "epochs": 40, "n_train": 5000}, plot="overfit"),
     Experiment(
         "ext3_augmentation", "Ext 3: data augmentation",
-        "The default recipe (Adam, one-cycle peak 0.005, batch 64, 40 epochs, no dropout) trained on the images as they "
+        "The default recipe (Adam, one-cycle peak 0.005, batch 64, 70 epochs, no dropout) trained on the images as they "
         "are, with random shifts of +-2 px, with random affine warps (rotation +-10 degrees, scale "
         "+-10%, shear +-0.15, shift +-2 px, bilinear) and with affine plus elastic distortion "
         "(smooth random displacement fields, sigma 4 px, 1.5 px RMS): how far does each carry the "
@@ -106,7 +106,7 @@ EXPERIMENTS = {e.name: e for e in (
         tuple({"augment": k, "label": label} for k, label in (
             ("none", "none"), ("shift", "shifts +-2 px"), ("affine", "affine"),
             ("elastic", "affine + elastic"))),
-        base={"optimizer": "adam", "lr": 0.005, "schedule": "onecycle", "dropout": 0.0, "epochs": 40}),
+        base={"optimizer": "adam", "lr": 0.005, "schedule": "onecycle", "dropout": 0.0, "epochs": 70}),
 )}
 
 

@@ -10,13 +10,17 @@ is TILE_ROWS rows by two vector registers of columns, so it holds 2 * TILE_ROWS 
 a core with two FMA units of 4-cycle latency needs 8 or more independent ones to stay busy, and
 the tile plus the two loaded B vectors and a broadcast must fit in the register file:
     avx512  32 zmm registers  8 rows x 2 vectors = 16 accumulators   (float32: 8 x 32)
-    avx2    16 ymm registers  6 rows x 2 vectors = 12 accumulators   (float32: 6 x 16)
+    avx2    16 ymm registers  4 rows x 2 vectors =  8 accumulators   (float32: 4 x 16)
     sse     16 xmm registers  4 rows x 2 vectors =  8 accumulators   (float32: 4 x 8)
+On AVX2 a 6-row tile (12 accumulators + 2 B vectors + a broadcast = 15 of 16 registers) leaves
+LLVM no room: it spills, and measured 2026-11-30 (AMD EPYC Zen 4 compiled for haswell, one thread,
+float32, 64x128 @ 128x784 and its A.T @ B twin) it ran at 41 and 38 GFLOP/s against 88-91 and
+73-77 for the 4-row tile.
 The dot-product kernel (A @ B.T, kernels/tiles.py nt_block) holds 2 x 4 vector sums on every path.
 """
 _SHAPES = {  # isa: (vector bytes, tile rows)
     "avx512": (64, 8),
-    "avx2": (32, 6),
+    "avx2": (32, 4),
     "sse": (16, 4),
 }
 

@@ -5,7 +5,7 @@ taken in another order); kernels/products.py splits them over threads, kernels/p
 table of which equals which.
 
 * Tile (A @ B and A.T @ B): a TILE_ROWS x C block of `out`, C = two vector registers of columns
-  (kernels/cpu.py: 8 x 32 float32 on AVX-512, 6 x 16 on AVX2), is accumulated in a small stack
+  (kernels/cpu.py: 8 x 32 float32 on AVX-512, 4 x 16 on AVX2), is accumulated in a small stack
   array that LLVM keeps in registers, over the summed index t:
       acc[r, c] += a_r * B[t, j + c]      a_r = A[i + r, t]  (A @ B)   or  A[t, i + r]  (A.T @ B)
   The C columns are contiguous in B, so each step is 2 vector loads, TILE_ROWS broadcasts and
