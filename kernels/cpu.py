@@ -16,12 +16,16 @@ On AVX2 a 6-row tile (12 accumulators + 2 B vectors + a broadcast = 15 of 16 reg
 LLVM no room: it spills, and measured 2026-11-30 (AMD EPYC Zen 4 compiled for haswell, one thread,
 float32, 64x128 @ 128x784 and its A.T @ B twin) it ran at 41 and 38 GFLOP/s against 88-91 and
 73-77 for the 4-row tile.
+Columns are two vectors' worth, except float64 on AVX2: a tile of 8 columns (2 ymm) is vectorised by
+LLVM over the summed index instead, with the accumulators in stack memory (a load and a store
+around every FMA): 21 and 8 GFLOP/s (A @ B, A.T @ B, one thread, same shapes); 16 columns (4 ymm,
+16 accumulators) run at 22-27 and 21-26. 12 columns behaved like 8.
 The dot-product kernel (A @ B.T, kernels/tiles.py nt_block) holds 2 x 4 vector sums on every path.
 """
-_SHAPES = {  # isa: (vector bytes, tile rows)
-    "avx512": (64, 8),
-    "avx2": (32, 4),
-    "sse": (16, 4),
+_SHAPES = {  # isa: (vector bytes, tile rows, {item size: tile columns})
+    "avx512": (64, 8, {4: 32, 8: 16}),
+    "avx2": (32, 4, {4: 16, 8: 16}),
+    "sse": (16, 4, {4: 8, 8: 4}),
 }
 
 
@@ -45,7 +49,7 @@ def isa(features=None):
 
 
 ISA = isa()
-VECTOR_BYTES, TILE_ROWS = _SHAPES[ISA]
-TILE_INFO = (f"{ISA}: A @ B and A.T @ B tiles of {TILE_ROWS} rows x 2 vectors "
-             f"({TILE_ROWS} x {2 * VECTOR_BYTES // 4} float32, {TILE_ROWS} x {2 * VECTOR_BYTES // 8} float64); "
+VECTOR_BYTES, TILE_ROWS, TILE_COLS = _SHAPES[ISA]
+TILE_INFO = (f"{ISA}: A @ B and A.T @ B tiles of {TILE_ROWS} rows "
+             f"({TILE_ROWS} x {TILE_COLS[4]} float32, {TILE_ROWS} x {TILE_COLS[8]} float64); "
              "A @ B.T blocks of 2 x 4 dot products")

@@ -5,8 +5,8 @@ taken in another order); kernels/products.py splits them over threads, kernels/p
 table of which equals which.
 
 * Tile (A @ B and A.T @ B): a TILE_ROWS x C block of `out`, C = two vector registers of columns
-  (kernels/cpu.py: 8 x 32 float32 on AVX-512, 4 x 16 on AVX2), is accumulated in a small stack
-  array that LLVM keeps in registers, over the summed index t:
+  (four for float64 on AVX2; kernels/cpu.py: 8 x 32 float32 on AVX-512, 4 x 16 on AVX2), is
+  accumulated in a small stack array that LLVM keeps in registers, over the summed index t:
       acc[r, c] += a_r * B[t, j + c]      a_r = A[i + r, t]  (A @ B)   or  A[t, i + r]  (A.T @ B)
   The C columns are contiguous in B, so each step is 2 vector loads, TILE_ROWS broadcasts and
   2 TILE_ROWS fused multiply-adds: every loaded value of B is used TILE_ROWS times from
@@ -29,11 +29,10 @@ from numba.extending import intrinsic, overload
 from numba.np.numpy_support import carray
 
 from kernels import cpu
-from kernels.cpu import VECTOR_BYTES
 from kernels.runtime import FAST
 
-TILE_ROWS = cpu.TILE_ROWS                        # rows of the A @ B and A.T @ B register tile (4, 6, 8)
-TILE_ACC = TILE_ROWS * 2 * VECTOR_BYTES // 4     # its accumulators, counted in float32
+TILE_ROWS = cpu.TILE_ROWS                        # rows of the A @ B and A.T @ B register tile (4 or 8)
+TILE_ACC = TILE_ROWS * max(cpu.TILE_COLS.values())   # its accumulators (the widest dtype's count)
 TILE_INFO = cpu.TILE_INFO
 _FLAGS = FAST
 
@@ -54,15 +53,16 @@ def _stack_alloc(typingctx, n, dtype):
 
 
 def tile_cols(dtype):
-    """Columns of a register tile for arrays of `dtype`: two vector registers' worth."""
-    return 2 * VECTOR_BYTES // np.dtype(dtype).itemsize
+    """Columns of a register tile for arrays of `dtype`: two vector registers' worth (four for
+    float64 on AVX2; kernels/cpu.py)."""
+    return cpu.TILE_COLS[np.dtype(dtype).itemsize]
 
 
 @overload(tile_cols, inline="always")
 def _tile_cols_compiled(dtype):
     # a literal per dtype at typing time, so every tile index below is a constant from the start
     # and LLVM keeps the tile in registers (computed from A.itemsize at run time, it does not)
-    n = 2 * VECTOR_BYTES // (dtype.dtype.bitwidth // 8)
+    n = cpu.TILE_COLS[dtype.dtype.bitwidth // 8]
     return lambda dtype: n
 
 
