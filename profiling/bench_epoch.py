@@ -45,14 +45,14 @@ import warnings
 import numpy as np
 
 from profiling.epoch_plots import plot_epoch, plot_scaling
-from profiling.timing import interleaved
+from profiling.timing import interleaved, paired_ratio
 from profiling.common import (ROOT, add_common_options, blas_peak, csv_list, log, make_parser, positive_int, random_mnist,
                               record_machine, write_csv)
 
 SIZES = [784, 128, 64, 10]
 LR = 0.01
 FIELDS = ["impl", "dtype", "n", "batch", "net", "epoch_s", "epoch_min_s", "images_per_s",
-          "ratio_to_numpy", "gflops", "gemm_gflops", "fraction_of_gemm", "repeats", "spread",
+          "ratio_to_numpy", "paired_ratio_to_numpy", "gflops", "gemm_gflops", "fraction_of_gemm", "repeats", "spread",
           "load_before", "load_after", "foreign_load", "attempts", "import_s",
           "first_epoch_s", "second_epoch_s", "process_s", "note"]
 SCALING_FIELDS = ["impl", "dtype", "net", "hidden", "batch", "n", "steps", "seconds", "min_seconds",
@@ -164,6 +164,7 @@ def bench_epochs(n, batch, dtypes, repeats, peers=True, quiet=False):
                          "net": "-".join(map(str, SIZES)), "epoch_s": m["median"], "epoch_min_s": m["min"],
                          "images_per_s": n / m["median"], "repeats": repeats,
                          "ratio_to_numpy": m["median"] / base if base else "",
+                         "paired_ratio_to_numpy": (paired_ratio(res, impl, "numpy") or "") if impl not in slow else "",
                          "spread": m["spread"], "load_before": m["load_before"],
                          "load_after": m["load_after"], "foreign_load": m["foreign_load"],
                          "attempts": m["attempts"],
@@ -332,6 +333,8 @@ def main(argv=None):
             plot_epoch(rows, written[-1])
         for r in rows:
             ratio = f"  {r['ratio_to_numpy']:.2f}x numpy" if r.get("ratio_to_numpy") else ""
+            if r.get("paired_ratio_to_numpy"):
+                ratio += f" (paired by round {r['paired_ratio_to_numpy']:.2f}x)"
             print(f"{r['impl']:<34} {r['dtype']:<8} {r['epoch_s']:8.3f} s{ratio}")
     batch_rows, width_rows = [], []
     if a.batch_sizes:

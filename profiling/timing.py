@@ -56,8 +56,8 @@ def interleaved(fns, repeats, max_attempts=3, busy_load=0.5, max_spread=0.15, ga
     so a slow spell of the shared machine hits every contender alike; a pause of `gap` seconds
     before every call lets the previous contender's thread pool go idle (GAP_S).
 
-    Returns {name: {"median", "min", "spread", "load_before", "load_after", "foreign_load",
-    "attempts", "busy"}}. A measurement taken while the machine was busy (other processes used
+    Returns {name: {"median", "min", "times" (per round, in round order), "spread", "load_before",
+    "load_after", "foreign_load", "attempts", "busy"}}. A measurement taken while the machine was busy (other processes used
     more than `busy_load` cores on average while it ran, see ForeignLoad, or any contender's
     (max - min) / median is above `max_spread`) is repeated, up to `max_attempts` times; if it
     stays busy the last one is kept with busy=True, and the caller writes that down rather than
@@ -83,7 +83,7 @@ def interleaved(fns, repeats, max_attempts=3, busy_load=0.5, max_spread=0.15, ga
         out = {}
         for k in names:
             med = float(np.median(times[k]))
-            out[k] = {"median": med, "min": float(min(times[k])),
+            out[k] = {"median": med, "min": float(min(times[k])), "times": list(times[k]),
                       "spread": (max(times[k]) - min(times[k])) / med if med > 0 else 0.0,
                       "load_before": load_before, "load_after": load_after,
                       "foreign_load": other, "attempts": attempt}
@@ -97,3 +97,14 @@ def interleaved(fns, repeats, max_attempts=3, busy_load=0.5, max_spread=0.15, ga
         log(f"    busy machine (other processes {other:.2f} cores, spreads {spreads}): "
             "measuring again", quiet)
     return out
+
+
+def paired_ratio(res, name, base):
+    """Median over rounds of res[name]'s time over res[base]'s time in the same round: a slow
+    spell of the machine that lasts a round slows both sides of that round's ratio alike, so the
+    paired ratio moves less from run to run than the ratio of the two medians. None unless both
+    were timed in the same interleaved call (the caller knows which were)."""
+    a, b = res.get(name, {}).get("times"), res.get(base, {}).get("times")
+    if not a or not b or len(a) != len(b):
+        return None
+    return float(np.median(np.asarray(a) / np.asarray(b)))
