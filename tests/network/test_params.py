@@ -54,9 +54,10 @@ def test_an_epoch_trains_the_arrays_in_place(rng, fast):
 
 
 def test_a_model_file_written_before_the_flat_layout_loads_unchanged():
-    """models/best_model.npz was written by the per-layer-array code: the file layout did not
-    change, so its arrays load into the views as they are and predict the same."""
-    path = os.path.join(ROOT, "models", "best_model.npz")
+    """tests/network/fixtures/model_before_flat_layout.npz is models/best_model.npz as committed in
+    9553f25, written by the per-layer-array code: the file layout did not change, so its arrays
+    load into the views as they are and predict the same."""
+    path = os.path.join(ROOT, "tests", "network", "fixtures", "model_before_flat_layout.npz")
     raw = np.load(path)
     net = NeuralNetwork.load(path)
     L = len(net.weights)
