@@ -12,12 +12,12 @@ kernels/pairs.py, to rounding.
 import numpy as np
 from numba import njit, prange
 
-from kernels.cpu import VECTOR_BYTES
+from kernels.cpu import TILE_COLS
 from kernels.runtime import FAST
 from kernels.tiles import _wide, nn_block, nt_block, tn_block
 
-PANEL = max(16, 2 * VECTOR_BYTES // 4)           # columns (A @ B) or rows (A.T @ B, A @ B.T) per
-                                                 # parallel task: a whole float32 tile width
+PANEL = max(16, *TILE_COLS.values())   # columns (A @ B) or rows (A.T @ B, A @ B.T) per parallel
+                                       # task: at least a whole tile width, for every dtype
 SHORT_SUM = 128                # A @ B.T with fewer terms per sum goes through the tile kernel
 PARALLEL_MIN_FLOP = 1 << 21    # 2 MFLOP (~60 us on one core): smaller products stay on one thread,
                                # which beats two once the data moving between cores is counted
