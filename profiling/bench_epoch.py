@@ -148,8 +148,8 @@ def bench_epochs(n, batch, dtypes, repeats, peers=True, quiet=False):
                 log(f"  epoch: {impl} skipped ({e})", quiet)
         slow = {"kernels step loop", "sklearn"}          # >10x the others: fewer repeats
         log(f"  epoch {np.dtype(dtype).name}: {', '.join(fns)} interleaved, {repeats} rounds ...", quiet)
-        res = interleaved({k: f for k, f in fns.items() if k not in slow}, repeats, quiet=quiet)
-        res.update(interleaved({k: f for k, f in fns.items() if k in slow}, min(repeats, 3), quiet=quiet))
+        together = interleaved({k: f for k, f in fns.items() if k not in slow}, repeats, quiet=quiet)
+        res = {**together, **interleaved({k: f for k, f in fns.items() if k in slow}, min(repeats, 3), quiet=quiet)}
         base = res.get("numpy", {}).get("median")
         gemm = blas_peak(dtype, n=2048, reps=5)
         for impl in fns:
@@ -164,7 +164,7 @@ def bench_epochs(n, batch, dtypes, repeats, peers=True, quiet=False):
                          "net": "-".join(map(str, SIZES)), "epoch_s": m["median"], "epoch_min_s": m["min"],
                          "images_per_s": n / m["median"], "repeats": repeats,
                          "ratio_to_numpy": m["median"] / base if base else "",
-                         "paired_ratio_to_numpy": (paired_ratio(res, impl, "numpy") or "") if impl not in slow else "",
+                         "paired_ratio_to_numpy": paired_ratio(together, impl, "numpy") or "",
                          "spread": m["spread"], "load_before": m["load_before"],
                          "load_after": m["load_after"], "foreign_load": m["foreign_load"],
                          "attempts": m["attempts"],

@@ -10,8 +10,9 @@ from profiling.common import log
 
 GAP_S = 0.2
 """Pause before each timed call. A thread pool that just finished (OpenBLAS's, PyTorch's OpenMP
-threads) keeps spinning for up to ~0.1-0.2 s waiting for more work; without a pause those spinning
-threads take a core from the next contender, whose time then depends on who ran before it."""
+threads) keeps spinning for a while waiting for more work; without a pause those spinning threads
+could take a core from the next contender, whose time would then depend on who ran before it.
+(Not measured against a run without the pause; see profiling/README.md.)"""
 
 
 def _busy_jiffies():
@@ -57,11 +58,12 @@ def interleaved(fns, repeats, max_attempts=3, busy_load=0.5, max_spread=0.15, ga
     before every call lets the previous contender's thread pool go idle (GAP_S).
 
     Returns {name: {"median", "min", "times" (per round, in round order), "spread", "load_before",
-    "load_after", "foreign_load", "attempts", "busy"}}. A measurement taken while the machine was busy (other processes used
-    more than `busy_load` cores on average while it ran, see ForeignLoad, or any contender's
-    (max - min) / median is above `max_spread`) is repeated, up to `max_attempts` times; if it
-    stays busy the last one is kept with busy=True, and the caller writes that down rather than
-    a clean figure. load_before / load_after are the 1-minute load averages, for the record.
+    "load_after", "foreign_load", "attempts", "busy"}}. A measurement taken while the machine was
+    busy (other processes used more than `busy_load` cores on average while it ran, see
+    ForeignLoad, or any contender's (max - min) / median is above `max_spread`) is repeated, up to
+    `max_attempts` times; if it stays busy the last one is kept with busy=True, and the caller
+    writes that down rather than a clean figure. load_before / load_after are the 1-minute load
+    averages, for the record.
     """
     names = list(fns)
     for f in fns.values():
@@ -102,8 +104,8 @@ def interleaved(fns, repeats, max_attempts=3, busy_load=0.5, max_spread=0.15, ga
 def paired_ratio(res, name, base):
     """Median over rounds of res[name]'s time over res[base]'s time in the same round: a slow
     spell of the machine that lasts a round slows both sides of that round's ratio alike, so the
-    paired ratio moves less from run to run than the ratio of the two medians. None unless both
-    were timed in the same interleaved call (the caller knows which were)."""
+    paired ratio moves less from run to run than the ratio of the two medians. `res` is what one
+    interleaved call returned; None unless both were timed in it."""
     a, b = res.get(name, {}).get("times"), res.get(base, {}).get("times")
     if not a or not b or len(a) != len(b):
         return None
