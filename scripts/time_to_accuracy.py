@@ -22,6 +22,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:   # run as a script from scripts/: the project's packages live one level up
+    sys.path.insert(0, str(ROOT))
+
+from network.training import ACCURACY_MARKS as LEVELS, time_to_accuracy  # noqa: E402
+
 RECIPES = {
     "plain SGD (lr 0.01, 10 epochs)": ["--optimizer", "sgd", "--schedule", "constant", "--lr", "0.01",
                                        "--dropout", "0", "--augment", "none", "--epochs", "10"],
@@ -29,15 +34,6 @@ RECIPES = {
                                   "--dropout", "0", "--augment", "none", "--epochs", "20"],
     "default recipe (train.py)": [],
 }
-LEVELS = (0.97, 0.98, 0.985, 0.99)
-
-
-def first_time(rows, level):
-    for r in rows:
-        if r["val_acc"] >= level:
-            return r["time_s"]
-    return None
-
 
 def stats(values):
     vals = [v for v in values if v is not None]
@@ -70,7 +66,8 @@ def main(argv=None):
                         for r in csv.DictReader(f)]
             per_seed.append(hist)
             rows += [{"recipe": name, "seed": seed, **h} for h in hist]
-        summary[name] = {f"{lv:.1%}": stats([first_time(h, lv) for h in per_seed]) for lv in LEVELS}
+        reached = [list(time_to_accuracy(h, LEVELS).values()) for h in per_seed]   # in LEVELS order
+        summary[name] = {f"{lv:.1%}": stats([t[i] for t in reached]) for i, lv in enumerate(LEVELS)}
         summary[name]["best_val_acc"] = stats([max(r["val_acc"] for r in h) for h in per_seed])
         summary[name]["train_time_s"] = stats([h[-1]["time_s"] for h in per_seed])
     Path(a.out_dir).mkdir(parents=True, exist_ok=True)
