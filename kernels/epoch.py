@@ -26,7 +26,9 @@ from numba import njit
 
 from kernels.activations import ACT_NONE, backward_reads_output
 from kernels.augment import gather_rows, gather_warp
-from kernels.layers import bias_grad_step, linear_act_forward, linear_input_grad, weight_grad_step
+# the layer kernels after their shape checks (the shapes here come from `layout`): inlined, so
+# a first run compiles the epoch without also compiling each layer kernel on its own
+from kernels.layers import _input_grad, _linear_act, _weight_grad, bias_grad_step
 from kernels.loss import softmax_xent_grad
 
 # The epoch's arguments, grouped (Numba compiles and caches named tuples like any tuple):
@@ -129,7 +131,7 @@ def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1):
             o = nb * u_off[l]
             Z = _mat(bufZ, o, nb, M)
             if l == L - 1:
-                linear_act_forward(H, WT, bl, act_none, Z, Z, 0.0, np.uint64(0), Z, Z)
+                _linear_act(H, WT, bl, act_none, Z, Z, 0.0, np.uint64(0), Z, Z)
                 break
             Aa = _mat(bufA, o, nb, M)
             D = _mat(bufD, o, nb, M) if use_mask else Aa
@@ -137,7 +139,7 @@ def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1):
             if use_mask:
                 dropout_calls += 1
                 seed = np.uint64(net.seed_hi) | (np.uint64(dropout_calls) & np.uint64(0xFFFFFFFF))
-            linear_act_forward(H, WT, bl, act, Z, Aa, p_drop, seed, _mat(bufM, o, nb, M), D)
+            _linear_act(H, WT, bl, act, Z, Aa, p_drop, seed, _mat(bufM, o, nb, M), D)
             H = D
 
         oL = nb * u_off[L - 1]
@@ -155,13 +157,13 @@ def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1):
             if l > 0:
                 o = nb * u_off[l - 1]               # the layer below: its units are our inputs
                 saved = _mat(bufA, o, nb, K) if reads_a else _mat(bufZ, o, nb, K)
-                linear_input_grad(dZ, WT, saved, act, _mat(bufM, o, nb, K), use_mask,
+                _input_grad(dZ, WT, saved, act, _mat(bufM, o, nb, K), use_mask,
                                   _mat(bufdZ, o, nb, K))
                 Hin = _mat(bufD, o, nb, K) if use_mask else _mat(bufA, o, nb, K)
             else:
                 Hin = Xb
             wo, uo, u1 = w_off[l], u_off[l], u_off[l + 1]
-            weight_grad_step(dZ, Hin, _mat(P.dw, wo, M, K), WT, _mat(P.s1w, wo, M, K),
+            _weight_grad(dZ, Hin, _mat(P.dw, wo, M, K), WT, _mat(P.s1w, wo, M, K),
                              _mat(P.s2w, wo, M, K), opt.code, lr, opt.l2, opt.mu, opt.beta1,
                              opt.beta2, opt.eps, step)
             bias_grad_step(dZ, P.db[uo:u1], P.b[uo:u1], P.s1b[uo:u1], P.s2b[uo:u1], opt.code, lr,

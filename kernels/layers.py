@@ -60,6 +60,12 @@ def linear_act_forward(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     if b.shape[0] != Z.shape[1] or (act != ACT_NONE and Aout.shape != Z.shape) or (
             act != ACT_NONE and p_drop > 0 and (mask.shape != Z.shape or D.shape != Z.shape)):
         raise ValueError("linear_act_forward: b, Aout, mask, D must match Z's shape")
+    _linear_act(H, WT, b, act, Z, Aout, p_drop, seed, mask, D)
+
+
+@njit(inline="always")
+def _linear_act(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
+    """linear_act_forward after its checks: on all threads or one (the epoch calls this)."""
     N, K = H.shape
     M = WT.shape[0]
     if _threads_for(N, K, M):
@@ -103,6 +109,12 @@ def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
     _check_product(dZ.shape[0], dZ.shape[1], WT.shape[0], WT.shape[1], dH.shape[0], dH.shape[1])
     if saved.shape != dH.shape or (use_mask and mask.shape != dH.shape):
         raise ValueError("linear_input_grad: saved and mask must have dH's shape")
+    _input_grad(dZ, WT, saved, act, mask, use_mask, dH)
+
+
+@njit(inline="always")
+def _input_grad(dZ, WT, saved, act, mask, use_mask, dH):
+    """linear_input_grad after its checks (the epoch calls this)."""
     N, M = dZ.shape
     K = WT.shape[1]
     WTw = _wide(WT)
@@ -138,6 +150,12 @@ def weight_grad_step(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps,
     _check_product(dZ.shape[1], dZ.shape[0], H.shape[0], H.shape[1], dWT.shape[0], dWT.shape[1])
     if WT.shape != dWT.shape or S1.shape != dWT.shape or S2.shape != dWT.shape:
         raise ValueError("weight_grad_step: WT, S1, S2 must have dWT's shape")
+    _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
+
+
+@njit(inline="always")
+def _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
+    """weight_grad_step after its checks (the epoch calls this)."""
     N, M = dZ.shape
     K = H.shape[1]
     Hw = _wide(H)

@@ -15,6 +15,7 @@ Backward (softmax_cross_entropy_backward, then per layer from the top):
 import numpy as np
 
 import kernels as K
+from kernels import runtime
 from network import engine
 from network import validation as V
 from network.augmentation import epoch_augmentation
@@ -131,10 +132,14 @@ class NeuralNetwork(Persistence):
         (kernels/pairs.py). W: the copies `_inference_weights` made, if the caller has them.
         """
         buf = self._buffers_for(X.shape[0])
-        act = K.ACT_CODES[self.activation]
-        a = X
         if not training and W is None:
             W = self._inference_weights()
+        with runtime.compile_level():       # any kernel compiled here: LLVM level 2 (runtime.py)
+            self._layers_forward(X, training, W, buf)
+        return buf
+
+    def _layers_forward(self, a, training, W, buf):
+        act = K.ACT_CODES[self.activation]
         for l in range(self.n_layers):
             z = buf["z"][l]
             last = l == self.n_layers - 1
@@ -155,7 +160,6 @@ class NeuralNetwork(Persistence):
                 self.dropout_calls += 1
                 K.dropout_forward(a, self.dropout, self._dropout_seed(), buf["mask"][l], buf["d"][l])
                 a = buf["d"][l]
-        return buf
 
     def _dropout_seed(self):
         return ((self.seed & 0xFFFFFFFF) << 32) | (self.dropout_calls & 0xFFFFFFFF)
