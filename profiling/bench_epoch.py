@@ -2,7 +2,7 @@
 cold and warm start, and (optionally) scaling curves over batch size and hidden width.
 
     python -m profiling.bench_epoch [--n 48000] [--batch 64] [--repeats 3] [--dtypes float32,float64]
-        [--batch-sizes 32,64,128,256,512,1024] [--hidden 128,256,512,1024,2048] [--scaling-n 8192]
+        [--batch-sizes 32,64,128,256,512,1024] [--hidden 128,256,512,1024,2048] [--scaling-n 48000]
         [--scaling-only] [--no-startup] [--no-peers] [--quick] [--out-dir results] [--plots-dir plots]
 
 Implementations, all plain SGD (lr 0.01, no momentum) on the 784-128-64-10 ReLU net:
@@ -295,7 +295,9 @@ def main(argv=None):
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--batch-sizes", type=csv_list, default=None, help="scaling curve over batch size")
     ap.add_argument("--hidden", type=csv_list, default=None, help="scaling curve over hidden width")
-    ap.add_argument("--scaling-n", type=positive_int, default=8192, help="images per scaling measurement")
+    ap.add_argument("--scaling-n", type=positive_int, default=48000,
+                    help="images per scaling measurement (default %(default)s: an epoch, long enough "
+                         "for the median of a few rounds to hold still on a shared machine)")
     ap.add_argument("--scaling-only", action="store_true", help="skip the epoch and start-up benchmarks")
     ap.add_argument("--no-startup", action="store_true", help="skip the cold/warm start subprocesses")
     ap.add_argument("--no-peers", action="store_true", help="skip scikit-learn and PyTorch")
