@@ -8,7 +8,10 @@ At import (this module is the only place that acts at import time):
     (OMP_WAIT_POLICY=PASSIVE, the earlier setting) is safe but pays a futex wake-up at each of the
     ~6 parallel regions of every mini-batch: measured 2026-11-30 on the quiet AMD EPYC (AVX-512),
     epoch 0.35-0.37 s passive against 0.25-0.31 s with 3,000 spin rounds, and the same 0.46 s
-    for both with a busy process on one core. It has to be set before the OpenMP runtime loads,
+    for both with a busy process on one core. Longer spins were slower (alternating processes,
+    2026-11-30, epoch medians over two runs each: 0.180-0.203 s at 3,000 rounds, 0.196-0.214 s at
+    30,000, 0.222-0.246 s at 10,000, 0.254-0.261 s at 100,000; their ratios to NumPy looked better
+    only because NumPy, timed next, lost a core to the still-spinning threads). It has to be set before the OpenMP runtime loads,
     i.e. before the first parallel kernel is compiled or loaded, hence at import.
   * Numba's thread pool is started. A cached function that calls a parallel one, loaded from the
     on-disk cache and run before anything has started the pool, jumps to a null pointer (numba
@@ -17,10 +20,13 @@ At import (this module is the only place that acts at import time):
 While the network trains or predicts (`compile_level()`, a context manager used by the training
 engine and by inference): NUMBA_OPT=2 unless the user set NUMBA_OPT. Numba re-reads its settings
 at every compilation, so only the kernels compiled inside the block are affected, not the user's
-other Numba code. Measured 2026-11-30 on the AMD EPYC (AVX-512): `python train.py`'s first run
-compiled in 23.6 s at level 2 against 31.6 s at level 3 (NUMBA_CACHE_DIR empty, 1 epoch), and the
-epoch was not slower: 0.58 / 0.63 / 0.60x NumPy against 0.64 / 0.67 / 0.64x at level 3, three
-alternating pairs of `python -m profiling.bench_epoch` processes.
+other Numba code. Measured 2026-11-30 on the AMD EPYC (Zen 4): `python train.py --epochs 1` with
+an empty cache compiled for 23.6 s at level 2 against 31.6 s at level 3, and the epoch was not
+slower. Three alternating pairs of `python -m profiling.bench_epoch` processes, epoch time over
+NumPy's in the same process, level 2 against level 3:
+    AVX-512 path, float32   0.58 / 0.63 / 0.60x   against 0.64 / 0.67 / 0.64x
+    AVX2 path,    float32   0.66 / 0.66 / 0.70x   against 0.70 / 0.79 / 0.45x (NumPy slow that round)
+    AVX2 path,    float64   1.03 / 0.99 / 1.02x   against 1.34 / 1.30 / 1.05x
 
 Not at import, but when compiling or training starts (`ensure_fresh_cache()`, called by the
 network's training engine, the benchmarks and the test suite): Numba keys a function's on-disk

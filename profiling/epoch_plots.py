@@ -56,6 +56,7 @@ def plot_scaling(batch_rows, width_rows, path, impls=("kernels train_epoch", "nu
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     panels = [(batch_rows, "batch", "batch size", "us_per_image", "µs per image"),
               (width_rows, "hidden", "hidden width H (net 784-H-H/2-10)", "step_ms", "ms per step")]
@@ -76,11 +77,14 @@ def plot_scaling(batch_rows, width_rows, path, impls=("kernels train_epoch", "nu
                         title="relative to the NumPy reference")
         for ax in axes[:, ci]:
             ax.set_xscale("log", base=2)
+            ax.set_xticks(xs, [str(x) for x in xs])          # 32, 64, ... rather than 2^5, 2^6, ...
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
+        # plain numbers on the log axis; under a decade of range the minor ticks carry the labels
+        ys = [r[ykey] for r in rows]
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        axes[0, ci].yaxis.set_major_formatter(plain)
+        axes[0, ci].yaxis.set_minor_formatter(plain if max(ys) < 10 * min(ys) else NullFormatter())
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
-
-
-# ---------------------------------------------------------------------------------- main

@@ -122,6 +122,15 @@ for r in read_csv(R / "sklearn_benchmark.csv"):
     if r["seed"] == "mean":
         print(f"{r['impl']:<8} fit {float(r['fit_s']):6.2f} s  test accuracy {float(r['test_accuracy']):.4f}")
 show("roofline.png", 900); show("sklearn_benchmark.png", 800)"""),
+    ("md", "Do two consecutive runs agree? Every ratio to NumPy of two back-to-back benchmark runs, per path "
+           "(`python -m profiling.agreement`), and the scaling curves held to AVX2."),
+    ("code", """for sub in ("", "avx2"):
+    rows = read_csv(R / sub / "run_agreement.csv")
+    bad = [r for r in rows if r["agrees"] != "True"]
+    print(f"{sub or 'avx512'}: {len(rows) - len(bad)} of {len(rows)} ratios within 10%")
+    for r in bad:
+        print(f"   {float(r['rel_diff']):+.0%}  {r['file']}: {r['measurement']} ({r['column']})")
+show("run_agreement.png", 700); show("avx2/run_agreement.png", 700); show("avx2/scaling.png", 900)"""),
     ("md", "Validation accuracy against wall time, 3 seeds each (`python scripts/time_to_accuracy.py`)."),
     ("code", """print(json.dumps(json.loads((R / "time_to_accuracy.json").read_text()), indent=1)[:1500])
 show("time_to_accuracy.png", 800)"""),
