@@ -82,6 +82,34 @@ def test_runtime_sets_a_short_spin_unless_the_user_chose():
     assert _run(code, {"GOMP_SPINCOUNT": "7"}).stdout.split()[0] == "7"
 
 
+def test_compile_level_holds_numba_at_level_2_inside_the_block_only(monkeypatch):
+    """Numba re-reads its settings (config.reload_config) at the start of every compilation, so
+    what reload_config sees inside the block is the level a kernel compiled there gets."""
+    import pytest
+    from numba.core import config
+
+    from kernels import runtime
+    monkeypatch.delenv("NUMBA_OPT", raising=False)
+    try:
+        config.reload_config()
+        default = int(config.OPT)
+        with runtime.compile_level():
+            config.reload_config()
+            assert int(config.OPT) == int(runtime.OPT_LEVEL) == 2 != default
+        assert "NUMBA_OPT" not in os.environ
+        with pytest.raises(KeyboardInterrupt), runtime.compile_level():   # restored on the way out
+            raise KeyboardInterrupt
+        assert "NUMBA_OPT" not in os.environ
+        monkeypatch.setenv("NUMBA_OPT", "1")                                # the user's choice stands
+        with runtime.compile_level():
+            config.reload_config()
+            assert int(config.OPT) == 1
+        assert os.environ["NUMBA_OPT"] == "1"
+    finally:
+        monkeypatch.delenv("NUMBA_OPT", raising=False)
+        config.reload_config()
+
+
 def test_source_digest_covers_every_kernel_file(tmp_path, monkeypatch):
     from kernels import runtime
     d1 = runtime.source_digest()
