@@ -11,8 +11,9 @@ At import (this module is the only place that acts at import time):
     for both with a busy process on one core. Longer spins were slower (alternating processes,
     2026-11-30, epoch medians over two runs each: 0.180-0.203 s at 3,000 rounds, 0.196-0.214 s at
     30,000, 0.222-0.246 s at 10,000, 0.254-0.261 s at 100,000; their ratios to NumPy looked better
-    only because NumPy, timed next, lost a core to the still-spinning threads). It has to be set before the OpenMP runtime loads,
-    i.e. before the first parallel kernel is compiled or loaded, hence at import.
+    only because NumPy, timed next, lost a core to the still-spinning threads). It has to be set
+    before the OpenMP runtime loads, i.e. before the first parallel kernel is compiled or loaded,
+    hence at import.
   * Numba's thread pool is started. A cached function that calls a parallel one, loaded from the
     on-disk cache and run before anything has started the pool, jumps to a null pointer (numba
     issue #8578); `numba.get_num_threads()` starts the pool as a side effect.
