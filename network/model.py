@@ -134,32 +134,30 @@ class NeuralNetwork(Persistence):
         buf = self._buffers_for(X.shape[0])
         if not training and W is None:
             W = self._inference_weights()
-        with runtime.compile_level():       # any kernel compiled here: LLVM level 2 (runtime.py)
-            self._layers_forward(X, training, W, buf)
-        return buf
-
-    def _layers_forward(self, a, training, W, buf):
         act = K.ACT_CODES[self.activation]
-        for l in range(self.n_layers):
-            z = buf["z"][l]
-            last = l == self.n_layers - 1
-            if not training:
-                K.matmul_nn_fast(a, W[l], z)
-                K.bias_forward(self.biases[l], z)
+        a = X
+        with runtime.compile_level():       # any kernel compiled here: LLVM level 2 (runtime.py)
+            for l in range(self.n_layers):
+                z = buf["z"][l]
+                last = l == self.n_layers - 1
+                if not training:
+                    K.matmul_nn_fast(a, W[l], z)
+                    K.bias_forward(self.biases[l], z)
+                    if last:
+                        break
+                    K.activation_forward(act, z, buf["a"][l])
+                    a = buf["a"][l]
+                    continue
+                K.linear_forward(a, self.weights[l], self.biases[l], z)
                 if last:
                     break
                 K.activation_forward(act, z, buf["a"][l])
                 a = buf["a"][l]
-                continue
-            K.linear_forward(a, self.weights[l], self.biases[l], z)
-            if last:
-                break
-            K.activation_forward(act, z, buf["a"][l])
-            a = buf["a"][l]
-            if self.dropout > 0:
-                self.dropout_calls += 1
-                K.dropout_forward(a, self.dropout, self._dropout_seed(), buf["mask"][l], buf["d"][l])
-                a = buf["d"][l]
+                if self.dropout > 0:
+                    self.dropout_calls += 1
+                    K.dropout_forward(a, self.dropout, self._dropout_seed(), buf["mask"][l], buf["d"][l])
+                    a = buf["d"][l]
+        return buf
 
     def _dropout_seed(self):
         return ((self.seed & 0xFFFFFFFF) << 32) | (self.dropout_calls & 0xFFFFFFFF)

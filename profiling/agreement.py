@@ -15,12 +15,11 @@ agrees) and a scatter of run 2 against run 1 with the tolerance band; prints how
 Exit status 0 when the comparison was written (whether or not every ratio agrees), 2 on bad input
 (a directory missing, or no ratio the two runs share).
 """
-import argparse
 import math
 import os
 import sys
 
-from profiling.common import PLOTS_DIR, RESULTS_DIR, read_csv, save_figure, write_csv
+from profiling.common import PLOTS_DIR, RESULTS_DIR, make_parser, read_csv, save_figure, write_csv
 
 FILES = ("epoch_benchmark.csv", "scaling_batch.csv", "scaling_width.csv", "kernel_benchmarks.csv")
 RATIOS = ("ratio_to_numpy", "paired_ratio_to_numpy", "speedup_vs_numpy")
@@ -91,8 +90,7 @@ def plot(rows, tolerance, path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m profiling.agreement", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = make_parser("python -m profiling.agreement", __doc__)
     ap.add_argument("run1", help="directory of the first run's CSVs")
     ap.add_argument("run2", help="directory of the second run's CSVs")
     ap.add_argument("--tolerance", type=float, default=0.10, help="relative difference allowed (default 0.10)")

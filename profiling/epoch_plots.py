@@ -75,6 +75,7 @@ def plot_scaling(batch_rows, width_rows, path, impls=("kernels train_epoch", "nu
         axes[1, ci].axhline(1, color="C2", lw=1, ls="--", label="numpy")
         axes[1, ci].set(xscale="log", xlabel=xlabel, ylabel="speedup vs NumPy (NumPy time / time)",
                         title="relative to the NumPy reference")
+        xs = sorted({r[key] for r in rows})
         for ax in axes[:, ci]:
             ax.set_xscale("log", base=2)
             ax.set_xticks(xs, [str(x) for x in xs])          # 32, 64, ... rather than 2^5, 2^6, ...

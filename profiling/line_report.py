@@ -4,8 +4,8 @@
         [--sizes 784-128-64-10] [--dtype float32] [--quick] [--out-dir results] [--plots-dir plots]
 
 The kernel-backed network is profiled on its Python reference path, NeuralNetwork._backward (which
-calls _forward and _layers_forward) + update_weights: every line there is one kernel call, so the
-per-line times say which kernel the step spends its time in. The NumPy reference (profiling/numpy_reference.py) is
+calls _forward) + update_weights: every line there is one kernel call, so the per-line times say
+which kernel the step spends its time in. The NumPy reference (profiling/numpy_reference.py) is
 profiled the same way: one whole-array operation per line. Both run `--steps` SGD steps on the
 same random batch of MNIST's shape after a warm-up step (JIT compilation excluded), using
 line_profiler's LineProfiler API.
@@ -34,7 +34,7 @@ from profiling.common import (add_common_options, csv_list, log, machine_info, m
 OPS = ("matmul (+bias)", "activation", "softmax-CE", "update", "dropout", "Python overhead")
 LR = 0.01
 _RULES = [
-    (re.compile(r"self\._(layers_)?forward\(|\._backward\(|\.update_weights\("), None),  # counted in the callee
+    (re.compile(r"self\._forward\(|\._backward\(|\.update_weights\("), None),  # counted in the callee
     (re.compile(r"linear_(forward|backward)|@|\.sum\(axis=0\)"), "matmul (+bias)"),
     (re.compile(r"softmax|cross_entropy"), "softmax-CE"),
     (re.compile(r"act_fwd\(|act_bwd\(|\bf\(z\)|f_grad\("), "activation"),
@@ -66,10 +66,8 @@ def _setup(sizes, dtype, batch, seed=0):
 def _targets(impl):
     from network.model import NeuralNetwork
     from profiling.numpy_reference import NumpyNetwork
-    if impl == "numba":     # its _forward runs the layers in _layers_forward
-        return [NeuralNetwork._backward, NeuralNetwork._forward, NeuralNetwork._layers_forward,
-                NeuralNetwork.update_weights]
-    return [NumpyNetwork._backward, NumpyNetwork._forward, NumpyNetwork.update_weights]
+    cls = NeuralNetwork if impl == "numba" else NumpyNetwork
+    return [cls._backward, cls._forward, cls.update_weights]
 
 
 def profile_steps(impl, model, X, y, steps):
