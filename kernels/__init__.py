@@ -39,6 +39,7 @@ from kernels.matmul import (bias_backward, bias_forward, linear_backward, linear
 from kernels.optim import (OPT_ADAM, OPT_CODES, OPT_MOMENTUM, OPT_SGD, adam_update, momentum_update,
                            optimizer_step, sgd_update)
 from kernels.products import matmul_nn_fast, matmul_nt_fast, matmul_tn_fast, transpose
+from kernels.packing import nn_packed_block, tn_packed_block
 from kernels.tiles import nn_block, nt_block, tn_block
 
 ACTIVATIONS = {

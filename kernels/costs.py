@@ -96,6 +96,8 @@ COSTS = {
                       "writes the (784,128) result"),
     "matmul_tn_fast": Cost(_layer1, _product, "layer-1 weight gradient, as matmul_tn"),
     "tn_block": Cost(_layer1, _product, "layer-1 weight gradient as one block, as matmul_tn"),
+    "nn_packed_block": Cost(_layer1, _product, "as nn_block, B read through packed panels"),
+    "tn_packed_block": Cost(_layer1, _product, "as tn_block, A and B read through packed copies"),
     # --- layers
     "linear_forward": Cost(_layer1, lambda d, s: (2 * d[0] * d[1] * d[2] + d[0] * d[2],
                                                   s * (d[0] * d[1] + d[1] * d[2] + d[2] + d[0] * d[2])),

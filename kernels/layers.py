@@ -22,8 +22,9 @@ from kernels.dropout import dropout_backward_span, dropout_span
 from kernels.matmul import bias_backward
 from kernels.optim import optimizer_step
 from kernels.runtime import FAST
-from kernels.products import PANEL, _check_product, _threads_for
-from kernels.tiles import _wide, nn_block, nt_block, tn_block
+from kernels.products import PANEL, _check_product, _threads_for, _row_panel
+from kernels.packing import _nn_auto, _tn_auto
+from kernels.tiles import _wide, nt_block
 
 
 # ------------------------------------------------------------------------- forward
@@ -91,7 +92,7 @@ def _input_grad_parallel(dZ, WT, saved, act, mask, use_mask, dH):
     K = WT.shape[1]
     for p in prange((K + PANEL - 1) // PANEL):
         j0, j1 = p * PANEL, min(K, (p + 1) * PANEL)
-        nn_block(dZ, WT, dH, 0, dZ.shape[0], j0, j1)
+        _nn_auto(dZ, WT, dH, 0, dZ.shape[0], j0, j1)
         _input_grad_epilogue(dH, saved, act, mask, use_mask, j0, j1)
 
 
@@ -121,7 +122,7 @@ def _input_grad(dZ, WT, saved, act, mask, use_mask, dH):
     if _threads_for(N, M, K):
         _input_grad_parallel(dZ, WTw, saved, act, mask, use_mask, dH)
     else:
-        nn_block(dZ, WTw, dH, 0, N, 0, K)
+        _nn_auto(dZ, WTw, dH, 0, N, 0, K)
         _input_grad_epilogue(dH, saved, act, mask, use_mask, 0, K)
 
 
@@ -129,9 +130,10 @@ def _input_grad(dZ, WT, saved, act, mask, use_mask, dH):
 @njit(parallel=True, **FAST)
 def _weight_grad_parallel(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
     M, K = dWT.shape
-    for p in prange((M + PANEL - 1) // PANEL):
-        r0, r1 = p * PANEL, min(M, (p + 1) * PANEL)
-        tn_block(dZ, H, dWT, r0, r1, 0, K)
+    P = _row_panel(M)
+    for p in prange((M + P - 1) // P):
+        r0, r1 = p * P, min(M, (p + 1) * P)
+        _tn_auto(dZ, H, dWT, r0, r1, 0, K)
         optimizer_step(WT[r0:r1], dWT[r0:r1], S1[r0:r1], S2[r0:r1], opt, lr, l2, mu, beta1,
                        beta2, eps, t)
 
@@ -143,8 +145,7 @@ def weight_grad_step(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps,
         dWT = dZ.T @ H  (= (H.T @ dZ).T),   then   WT <- optimizer_step(WT, dWT)
     dZ (N,M) the layer's pre-activation gradient, H (N,K) its input; dWT, WT, S1, S2 (M,K):
     gradient, weights and optimizer state, one row per unit. Threads split the units in panels
-    of 16 rows, the same split as linear_act_forward, so each thread updates (contiguous rows
-    of) the weights it reads there.
+    of rows (products._row_panel); each thread updates the rows of weights it has just summed.
     Equals `matmul_tn(H, dZ, dW)` followed by sgd_update / momentum_update / adam_update.
     """
     _check_product(dZ.shape[1], dZ.shape[0], H.shape[0], H.shape[1], dWT.shape[0], dWT.shape[1])
@@ -162,7 +163,7 @@ def _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
     if _threads_for(N, K, M):
         _weight_grad_parallel(dZ, Hw, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
     else:
-        tn_block(dZ, Hw, dWT, 0, M, 0, K)
+        _tn_auto(dZ, Hw, dWT, 0, M, 0, K)
         optimizer_step(WT, dWT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
 
 

@@ -8,7 +8,7 @@ its plain counterparts (profiling/bench_kernels.py); a new optimised kernel need
 from collections import namedtuple
 
 from kernels import activations as act
-from kernels import augment, dropout, epoch, layers, loss, matmul, optim, products, tiles, warp
+from kernels import augment, dropout, epoch, layers, loss, matmul, optim, packing, products, tiles, warp
 
 Pair = namedtuple("Pair", "fast plain equal what")
 
@@ -19,6 +19,10 @@ PAIRS = (
     Pair(tiles.nn_block, (matmul.matmul_nn,), "rounding", "a block of A @ B on one thread"),
     Pair(tiles.tn_block, (matmul.matmul_tn,), "rounding", "a block of A.T @ B on one thread"),
     Pair(tiles.nt_block, (matmul.matmul_nt,), "rounding", "columns of A @ B.T on one thread"),
+    Pair(packing.nn_packed_block, (matmul.matmul_nn,), "rounding",
+         "nn_block through packed panels of B (the same bits as nn_block)"),
+    Pair(packing.tn_packed_block, (matmul.matmul_tn,), "rounding",
+         "tn_block through packed A and panels of B (the same bits as tn_block)"),
     Pair(products.transpose, (), "bits", "A.T packed (NumPy's np.ascontiguousarray(A.T))"),
     Pair(layers.linear_act_forward,
          (matmul.linear_forward, act.activation_forward, dropout.dropout_forward), "rounding",

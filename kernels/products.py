@@ -4,20 +4,24 @@
     matmul_tn_fast   out = A.T @ B     tile kernel, threads split the rows of out
     matmul_nt_fast   out = A @ B.T     dot-product kernel (short sums: B.T packed, then the tile)
 
-Threads (`prange`) split `out` into panels of PANEL units; every output is summed by one thread in
-a fixed order, so results do not depend on the thread count. Products below PARALLEL_MIN_FLOP run
-on one thread. Each equals the plain kernel of kernels/matmul.py it is paired with in
-kernels/pairs.py, to rounding.
+Threads (`prange`) split `out` into panels of PANEL units (ROW_PANEL rows for a large A.T @ B);
+every output is summed by one thread in a fixed order, so results do not depend on the thread
+count. Products below PARALLEL_MIN_FLOP run on one thread. Large products pack their operands
+into contiguous panels first where the CPU gains from it (kernels/packing.py). Each equals the
+plain kernel of kernels/matmul.py it is paired with in kernels/pairs.py, to rounding.
 """
 import numpy as np
 from numba import njit, prange
 
 from kernels.cpu import TILE_COLS
 from kernels.runtime import FAST
-from kernels.tiles import _wide, nn_block, nt_block, tn_block
+from kernels.packing import _nn_auto, _tn_auto
+from kernels.tiles import _wide, nt_block
 
 PANEL = max(16, *TILE_COLS.values())   # columns (A @ B) or rows (A.T @ B, A @ B.T) per parallel
                                        # task: at least a whole tile width, for every dtype
+ROW_PANEL = 64                 # rows of out per task for A.T @ B once there are two such panels:
+                               # a task reuses each panel of B over more row tiles
 SHORT_SUM = 128                # A @ B.T with fewer terms per sum goes through the tile kernel
 PARALLEL_MIN_FLOP = 1 << 21    # 2 MFLOP (~60 us on one core): smaller products stay on one thread,
                                # which beats two once the data moving between cores is counted
@@ -39,18 +43,24 @@ def _threads_for(N, K, M):
     return 2 * N * K * M >= PARALLEL_MIN_FLOP and M > PANEL
 
 
+@njit(inline="always")
+def _row_panel(K):
+    """Rows of an A.T @ B output (K rows) per parallel task."""
+    return ROW_PANEL if K >= 2 * ROW_PANEL else PANEL
+
+
 @njit(parallel=True, **_FLAGS)
 def _nn_parallel(A, B, out):
     M = out.shape[1]
     for p in prange((M + PANEL - 1) // PANEL):
-        nn_block(A, B, out, 0, A.shape[0], p * PANEL, min(M, (p + 1) * PANEL))
+        _nn_auto(A, B, out, 0, A.shape[0], p * PANEL, min(M, (p + 1) * PANEL))
 
 
 @njit(**_FLAGS)
 def matmul_nn_fast(A, B, out):
     """out = A @ B.  A (N,K), B (K,M), out (N,M).  Equals `matmul_nn`.
 
-    The 4x16 tile kernel; split over threads by 16-column panels of out when large enough.
+    The register-tile kernel; split over threads by PANEL-column panels of out when large enough.
     """
     _check_product(A.shape[0], A.shape[1], B.shape[0], B.shape[1], out.shape[0], out.shape[1])
     N, K = A.shape
@@ -59,21 +69,22 @@ def matmul_nn_fast(A, B, out):
     if _threads_for(N, K, M):
         _nn_parallel(A, Bw, out)
     else:
-        nn_block(A, Bw, out, 0, N, 0, M)
+        _nn_auto(A, Bw, out, 0, N, 0, M)
 
 
 @njit(parallel=True, **_FLAGS)
 def _tn_parallel(A, B, out):
     K = out.shape[0]
-    for p in prange((K + PANEL - 1) // PANEL):
-        tn_block(A, B, out, p * PANEL, min(K, (p + 1) * PANEL), 0, out.shape[1])
+    P = _row_panel(K)
+    for p in prange((K + P - 1) // P):
+        _tn_auto(A, B, out, p * P, min(K, (p + 1) * P), 0, out.shape[1])
 
 
 @njit(**_FLAGS)
 def matmul_tn_fast(A, B, out):
     """out = A.T @ B.  A (N,K), B (N,M), out (K,M).  Equals `matmul_tn`.
 
-    The 4x16 tile kernel; split over threads by 16-row panels of out when large enough.
+    The register-tile kernel; split over threads by panels of rows of out when large enough.
     """
     _check_product(A.shape[1], A.shape[0], B.shape[0], B.shape[1], out.shape[0], out.shape[1])
     N, K = A.shape
@@ -82,7 +93,7 @@ def matmul_tn_fast(A, B, out):
     if _threads_for(N, M, K):
         _tn_parallel(A, Bw, out)
     else:
-        tn_block(A, Bw, out, 0, K, 0, M)
+        _tn_auto(A, Bw, out, 0, K, 0, M)
 
 
 @njit(parallel=True, **_FLAGS)
@@ -114,7 +125,7 @@ def transpose(A, out):
 def matmul_nt_fast(A, B, out):
     """out = A @ B.T.  A (N,K), B (M,K), out (N,M).  Equals `matmul_nt`.
 
-    The 2x4 dot-product kernel, split over threads by 16-column panels of out when large enough.
+    The 2x4 dot-product kernel, split over threads by PANEL-column panels of out when large enough.
     Sums shorter than SHORT_SUM terms lose too much to the final horizontal additions: then B.T
     is packed once (K*M copies) and the tile kernel computes A @ (B.T).
     """

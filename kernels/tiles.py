@@ -1,8 +1,8 @@
 """Register-tiled microkernels: all the multiply-adds of the fast products and fused layers.
 
 Each computes a block of what a plain kernel of kernels/matmul.py computes, to rounding (sums are
-taken in another order); kernels/products.py splits them over threads, kernels/pairs.py is the
-table of which equals which.
+taken in another order); kernels/products.py splits them over threads, kernels/packing.py runs
+them on packed copies of large operands, kernels/pairs.py is the table of which equals which.
 
 * Tile (A @ B and A.T @ B): a TILE_ROWS x C block of `out`, C = two vector registers of columns
   (four for float64 on AVX2; kernels/cpu.py: 8 x 32 float32 on AVX-512, 4 x 16 on AVX2), is
@@ -117,27 +117,53 @@ def _rows(i, i1):
 
 
 @njit(**_FLAGS)
+def _nn_tiles(A, B, bj, out, i0, i1, js, j0, j1):
+    """out[i0:i1, j0:j1] = (A @ B[:, bj:bj+C])[:, j0-js:j1-js]: one C-column panel, which is
+    out's columns js..js+C-1 (j0..j1-1 of them are stored). For every TILE_ROWS rows of A:
+    acc[r, c] += A[i + r, t] * B[t, bj + c] over t = 0..K-1."""
+    K = A.shape[1]
+    C = tile_cols(A.dtype)
+    acc = _tile(A.dtype)
+    for i in range(i0, i1, TILE_ROWS):
+        r0, r1, r2, r3, r4, r5, r6, r7 = _rows(i, i1)
+        for c in range(TILE_ROWS * C):
+            acc[c] = 0.0
+        for t in range(K):
+            _fma_rows(acc, C, B[t, bj:bj + C], A[r0, t], A[r1, t], A[r2, t], A[r3, t],
+                      A[r4, t], A[r5, t], A[r6, t], A[r7, t])
+        _store_tile(acc, C, out, i, i1, js, j0, j1)
+
+
+@njit(**_FLAGS)
+def _tn_tiles(A, ia, B, bj, out, i0, i1, js, j0, j1):
+    """out[i0:i1, j0:j1] = (A[:, i0-ia:i1-ia].T @ B[:, bj:bj+C])[:, j0-js:j1-js], as _nn_tiles:
+    acc[r, c] += A[t, i - ia + r] * B[t, bj + c] over the shared index t = 0..N-1 (A's columns
+    from ia on are out's rows from 0: ia = 0 but for a packed A)."""
+    N = A.shape[0]
+    C = tile_cols(A.dtype)
+    acc = _tile(A.dtype)
+    for i in range(i0, i1, TILE_ROWS):
+        r0, r1, r2, r3, r4, r5, r6, r7 = _rows(i - ia, i1 - ia)
+        for c in range(TILE_ROWS * C):
+            acc[c] = 0.0
+        for t in range(N):
+            _fma_rows(acc, C, B[t, bj:bj + C], A[t, r0], A[t, r1], A[t, r2], A[t, r3],
+                      A[t, r4], A[t, r5], A[t, r6], A[t, r7])
+        _store_tile(acc, C, out, i, i1, js, j0, j1)
+
+
+@njit(**_FLAGS)
 def nn_block(A, B, out, i0, i1, j0, j1):
     """out[i0:i1, j0:j1] = A[i0:i1] @ B[:, j0:j1].  A (N,K), B (K,M) with M >= C, out (N,M').
 
     Equals the same block of `matmul_nn(A, B, out)`. For every C-column panel of B and every
     TILE_ROWS rows of A: acc[r, c] += A[i + r, t] * B[t, js + c] over t = 0..K-1.
     """
-    K = A.shape[1]
     M = B.shape[1]
     C = tile_cols(A.dtype)
-    acc = _tile(A.dtype)
     for jp in range(j0, j1, C):
         js = min(jp, M - C)                    # a last partial panel is shifted left
-        jend = min(jp + C, j1)
-        for i in range(i0, i1, TILE_ROWS):
-            r0, r1, r2, r3, r4, r5, r6, r7 = _rows(i, i1)
-            for c in range(TILE_ROWS * C):
-                acc[c] = 0.0
-            for t in range(K):
-                _fma_rows(acc, C, B[t, js:js + C], A[r0, t], A[r1, t], A[r2, t], A[r3, t],
-                          A[r4, t], A[r5, t], A[r6, t], A[r7, t])
-            _store_tile(acc, C, out, i, i1, js, jp, jend)
+        _nn_tiles(A, B, js, out, i0, i1, js, jp, min(jp + C, j1))
 
 
 @njit(**_FLAGS)
@@ -147,21 +173,11 @@ def tn_block(A, B, out, i0, i1, j0, j1):
     Equals the same block of `matmul_tn(A, B, out)`: acc[r, c] += A[t, i + r] * B[t, js + c]
     over the shared index t = 0..N-1 (the batch, for a weight gradient).
     """
-    N = A.shape[0]
     M = B.shape[1]
     C = tile_cols(A.dtype)
-    acc = _tile(A.dtype)
     for jp in range(j0, j1, C):
         js = min(jp, M - C)
-        jend = min(jp + C, j1)
-        for i in range(i0, i1, TILE_ROWS):
-            r0, r1, r2, r3, r4, r5, r6, r7 = _rows(i, i1)
-            for c in range(TILE_ROWS * C):
-                acc[c] = 0.0
-            for t in range(N):
-                _fma_rows(acc, C, B[t, js:js + C], A[t, r0], A[t, r1], A[t, r2], A[t, r3],
-                          A[t, r4], A[t, r5], A[t, r6], A[t, r7])
-            _store_tile(acc, C, out, i, i1, js, jp, jend)
+        _tn_tiles(A, 0, B, js, out, i0, i1, js, jp, min(jp + C, j1))
 
 
 @njit(**_FLAGS)

@@ -80,6 +80,10 @@ CASES = [
          flops=_mm, op="matmul", pick=lambda a, r: a[2][:, :a[6]]),
     Case(K.tn_block, lambda a: (lambda B: lambda: a[0].T @ B)(np.ascontiguousarray(a[1][:, :a[6]])),
          flops=_mm, op="matmul", pick=lambda a, r: a[2][:, :a[6]]),
+    Case(K.nn_packed_block, lambda a: (lambda B: lambda: a[0] @ B)(np.ascontiguousarray(a[1][:, :a[6]])),
+         flops=_mm, op="matmul", pick=lambda a, r: a[2][:, :a[6]]),
+    Case(K.tn_packed_block, lambda a: (lambda B: lambda: a[0].T @ B)(np.ascontiguousarray(a[1][:, :a[6]])),
+         flops=_mm, op="matmul", pick=lambda a, r: a[2][:, :a[6]]),
     Case(K.nt_block, lambda a: lambda: a[0] @ a[1].T, flops=_mm, op="matmul", pick=lambda a, r: a[2]),
     # fused layers (weights held transposed, WT (M,K)), against the NumPy lines they replace
     Case(K.linear_act_forward, lambda a: (lambda W: lambda: R.relu(a[0] @ W + a[2]))(_T(a[1])),

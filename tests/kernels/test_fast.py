@@ -101,6 +101,35 @@ def test_blocks_write_only_their_own_rows_and_columns(rng):
     assert_within_bound(out[inside], ref[inside], dot_error_bound(A, B, np.float32)[inside])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(11, 9, 37), (64, 300, 1030), (5, 2, 70)], ids=str)
+def test_packed_blocks_give_the_same_bits_and_stay_in_their_block(rng, shape, dtype):
+    """Packing only moves operands: nn_packed_block / tn_packed_block must equal nn_block /
+    tn_block bit for bit, on a block with ragged rows and a shifted last panel, and write nothing
+    outside it."""
+    N, Kd, M = shape
+    i0, i1, j0, j1 = 2, N - 1, 3, M
+    inside = np.zeros((N, M), bool)
+    inside[i0:i1, j0:j1] = True
+    A, B = randn(rng, (N, Kd), dtype), randn(rng, (Kd, M), dtype)
+    plain, packed = garbage((N, M), dtype), garbage((N, M), dtype)
+    K.nn_block(A, B, plain, i0, i1, j0, j1)
+    K.nn_packed_block(A, B, packed, i0, i1, j0, j1)
+    np.testing.assert_array_equal(packed, plain)
+    assert np.isnan(packed[~inside]).all()
+    assert_within_bound(packed[inside], (exact(A) @ exact(B))[inside],
+                        dot_error_bound(A, B, dtype)[inside])
+    At, Bt = randn(rng, (Kd, N), dtype), randn(rng, (Kd, M), dtype)
+    plain, packed = garbage((N, M), dtype), garbage((N, M), dtype)
+    K.tn_block(At, Bt, plain, i0, i1, j0, j1)
+    K.tn_packed_block(At, Bt, packed, i0, i1, j0, j1)
+    np.testing.assert_array_equal(packed, plain)
+    assert np.isnan(packed[~inside]).all()
+    AT = np.ascontiguousarray(At.T)
+    assert_within_bound(packed[inside], (exact(AT) @ exact(Bt))[inside],
+                        dot_error_bound(AT, Bt, dtype)[inside])
+
+
 def test_a_wrong_product_fails_the_bound(rng):
     """The bound the products are held to is tight enough to catch a single wrong term."""
     A, B = randn(rng, (8, 50), np.float32), randn(rng, (50, 20), np.float32)
@@ -321,6 +350,10 @@ CHECKS = {
     "nn_block": lambda rng, dt: test_blocks_write_only_their_own_rows_and_columns(rng),
     "tn_block": lambda rng, dt: test_matmul_tn_fast(rng, (7, 33, 17), dt),
     "nt_block": lambda rng, dt: test_matmul_nt_fast(rng, (7, 33, 17), dt),
+    "nn_packed_block": lambda rng, dt: test_packed_blocks_give_the_same_bits_and_stay_in_their_block(
+        rng, (64, 300, 1030), dt),
+    "tn_packed_block": lambda rng, dt: test_packed_blocks_give_the_same_bits_and_stay_in_their_block(
+        rng, (11, 9, 37), dt),
     "transpose": lambda rng, dt: test_transpose_equals_numpy(rng),
     "linear_act_forward": lambda rng, dt: test_linear_act_forward_equals_plain_kernels(
         rng, (64, 784, 128), "tanh", 0.3),
@@ -345,7 +378,7 @@ def test_each_pair_in_the_table_holds(rng, pair, dtype):
 def test_the_table_and_the_checks_cover_every_optimised_kernel():
     """Every kernel defined in the optimised modules (and every fused piece) is a row of PAIRS or
     exempt in NOT_PAIRED, and every row has a check."""
-    from kernels import augment, epoch, layers, loss, optim, products, tiles
+    from kernels import augment, epoch, layers, loss, optim, packing, products, tiles
     fast_names = {p.fast.__name__ for p in PAIRS}
     assert fast_names == set(CHECKS)
     exempt = {f.__name__ for f in NOT_PAIRED}

@@ -1,0 +1,114 @@
+"""Packed products: the tile kernels of kernels/tiles.py reading contiguous copies of their
+operands, for large products on CPUs where that pays (kernels/cpu.py PACK_MIN_FLOP).
+
+A C-column panel of a wide B (K,M) is K pieces of C values, each a row of B apart (a page or more
+once M >= 1024 float32): read in place, every row tile of the panel fetches them again from L2
+through the TLB, and the hardware prefetcher, which stops at page boundaries, does not help. The
+packed kernels copy the panel into one contiguous (K,C) buffer first and run the same tile loop
+on it (for A.T @ B, also A's columns of the block). The sums are the same, in the same order:
+nn_packed_block equals nn_block and tn_packed_block equals tn_block bit for bit.
+
+Measured 2026-11-30 on the AMD EPYC (Zen 4), 2 threads, float32, GFLOP/s, not packed -> packed,
+two alternating processes each:
+    AVX2 path   linear_input_grad 64x1024 @ 1024x2048      55-57 -> 155-156
+                matmul_tn_fast (2048x64) @ (64x1024)      71-78 -> 141-143
+                matmul_tn_fast (128x1024) @ (1024x784)   109-155 -> 169-171
+    AVX-512     packing was slower or no faster at every shape tried (its 8-row tile reads each
+                loaded B vector 8 times, so B's reads matter half as much): never packed
+"""
+import numpy as np
+from numba import njit
+from numba.extending import overload
+
+from kernels import cpu
+from kernels.runtime import FAST
+from kernels.tiles import _nn_tiles, _tn_tiles, nn_block, tile_cols, tn_block
+
+_FLAGS = FAST
+
+
+@njit(**_FLAGS)
+def _pack_panel(B, js, Bp):
+    """Bp[t, c] = B[t, js + c]: the C-column panel of B (K,M) from column js, made contiguous
+    in Bp (K,C)."""
+    C = Bp.shape[1]
+    for t in range(B.shape[0]):
+        src = B[t, js:js + C]
+        dst = Bp[t]
+        for c in range(C):
+            dst[c] = src[c]
+
+
+@njit(**_FLAGS)
+def nn_packed_block(A, B, out, i0, i1, j0, j1):
+    """nn_block with each C-column panel of B copied to a contiguous buffer first (bit for bit
+    the same sums). A panel of a wide B is K short pieces, each a page or more apart: read in
+    place, every row tile fetches them again from L2 through the TLB. Packed, the tile reads
+    one stream; the copy costs K*C moves against (i1-i0)*K*C multiply-adds."""
+    K = A.shape[1]
+    M = B.shape[1]
+    C = tile_cols(A.dtype)
+    Bp = np.empty((K, C), B.dtype)
+    for jp in range(j0, j1, C):
+        js = min(jp, M - C)
+        _pack_panel(B, js, Bp)
+        _nn_tiles(A, Bp, 0, out, i0, i1, js, jp, min(jp + C, j1))
+
+
+@njit(**_FLAGS)
+def tn_packed_block(A, B, out, i0, i1, j0, j1):
+    """tn_block with A's columns i0..i1-1 and each C-column panel of B copied to contiguous
+    buffers first (bit for bit the same sums): the tile's TILE_ROWS values of A per step are
+    then adjacent in one short row instead of spread over N rows of A (a page apart for a wide
+    A), and B is read as in nn_packed_block."""
+    N = A.shape[0]
+    M = B.shape[1]
+    C = tile_cols(A.dtype)
+    Ap = np.empty((N, i1 - i0), A.dtype)
+    for t in range(N):
+        src = A[t, i0:i1]
+        dst = Ap[t]
+        for r in range(i1 - i0):
+            dst[r] = src[r]
+    Bp = np.empty((N, C), B.dtype)
+    for jp in range(j0, j1, C):
+        js = min(jp, M - C)
+        _pack_panel(B, js, Bp)
+        _tn_tiles(Ap, i0, Bp, 0, out, i0, i1, js, jp, min(jp + C, j1))
+
+
+@njit(inline="always")
+def _packs(A, B):
+    """Whether the tile kernels should pack their operands for the product of A (N,K) and
+    B (K or N, M) on this CPU: when it has at least cpu.PACK_MIN_FLOP[itemsize] flops (0: never)."""
+    n = pack_min_flop(A.dtype)
+    return n > 0 and 2 * A.shape[0] * A.shape[1] * B.shape[1] >= n
+
+
+@njit(inline="always")
+def _nn_auto(A, B, out, i0, i1, j0, j1):
+    """nn_packed_block if `_packs(A, B)`, else nn_block (the products and layers call this)."""
+    if _packs(A, B):
+        nn_packed_block(A, B, out, i0, i1, j0, j1)
+    else:
+        nn_block(A, B, out, i0, i1, j0, j1)
+
+
+@njit(inline="always")
+def _tn_auto(A, B, out, i0, i1, j0, j1):
+    """tn_packed_block if `_packs(A, B)`, else tn_block."""
+    if _packs(A, B):
+        tn_packed_block(A, B, out, i0, i1, j0, j1)
+    else:
+        tn_block(A, B, out, i0, i1, j0, j1)
+
+
+def pack_min_flop(dtype):
+    """Products of at least this many flops pack their operands (kernels/cpu.py; 0: never)."""
+    return cpu.PACK_MIN_FLOP[np.dtype(dtype).itemsize]
+
+
+@overload(pack_min_flop, inline="always")
+def _pack_min_flop_compiled(dtype):
+    n = cpu.PACK_MIN_FLOP[dtype.dtype.bitwidth // 8]
+    return lambda dtype: n
