@@ -10,7 +10,9 @@ and bias kernels per layer (N, fan-in, fan-out), activations and dropout per hid
 and cross-entropy on the (N, 10) logits, the optimizers on each weight matrix (these do not depend
 on N and are measured once per network and dtype, with an empty batch column), and the shift
 augmentation on (N, 784). Each is timed after a warm-up call (JIT compilation excluded) as the
-median of --repeats samples, each sample long enough (--min-time) to swamp timer resolution.
+median of --repeats samples, each sample a run of back-to-back calls long enough (--min-time) to
+swamp timer resolution; the samples of a kernel and of its NumPy equivalent alternate, with a
+0.2 s pause before each, so neither runs while the other's thread pool is still spinning.
 
 Writes results/kernel_benchmarks.csv (one row per kernel and shape) with GFLOP/s for matrix
 products, GB/s (bytes read + written, counted from the arrays each kernel touches) for the others,
@@ -26,8 +28,9 @@ import sys
 import numpy as np
 
 from profiling import cases as C
-from profiling.common import (PLOTS_DIR, RESULTS_DIR, blas_peak, csv_list, log, median_time,
-                              record_machine, save_figure, write_csv)
+from profiling.common import (PLOTS_DIR, RESULTS_DIR, blas_peak, csv_list, log, record_machine,
+                              save_figure, write_csv)
+from profiling.timing import interleaved_per_call
 
 FIELDS = ["net", "dtype", "batch", "op", "case", "kernel", "layer", "shape", "flop", "bytes",
           "kernel_us", "numpy_us", "kernel_gflops", "numpy_gflops", "kernel_gbs", "numpy_gbs",
@@ -78,19 +81,29 @@ def _rate(case, dims, itemsize, seconds):
 
 
 def bench_case(case, kernels, dims, dtype, repeats, min_time, seed=0):
-    """Rows for one case at one shape: each kernel implementation and the NumPy equivalent."""
+    """Rows for one case at one shape: each kernel implementation and the NumPy equivalent, timed
+    side by side (profiling/timing.py interleaved_per_call: rotating rounds, a pause before each
+    sample so the other side's thread pool has gone idle, samples of back-to-back calls)."""
     rng = np.random.default_rng(seed)
     args = case.make(dims, np.dtype(dtype), rng)
-    t_np = median_time(case.numpy(args), repeats, min_time)
-    np_rate = _rate(case, dims, np.dtype(dtype).itemsize, t_np)
-    rows = []
+    fns = {"numpy": case.numpy(args)}
     for k in kernels:
         kargs = C.full_args(k, case.make(dims, np.dtype(dtype), np.random.default_rng(seed)))
+        fn = (lambda f, a: lambda: f(*a))(k.func, kargs)
         try:
-            t = median_time(lambda: k.func(*kargs), repeats, min_time)
+            fn()
         except Exception as e:  # noqa: BLE001 - e.g. a kernel whose signature changed under us
             log(f"    skipped {k.qualname} at {dims}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
             continue
+        fns[k.qualname] = fn
+    res = interleaved_per_call(fns, repeats, min_time)
+    t_np = res["numpy"]["median"]
+    np_rate = _rate(case, dims, np.dtype(dtype).itemsize, t_np)
+    rows = []
+    for k in kernels:
+        if k.qualname not in res:
+            continue
+        t = res[k.qualname]["median"]
         rate = _rate(case, dims, np.dtype(dtype).itemsize, t)
         rows.append({"op": case.op, "case": case.name, "kernel": k.qualname,
                      "shape": "x".join(map(str, dims)), "flop": rate.get("flop", ""),

@@ -26,22 +26,6 @@ def log(msg, quiet=False):
         print(msg, file=sys.stderr, flush=True)
 
 
-def median_time(fn, repeats=7, min_time=0.02, warmup=1):
-    """Median seconds per call of fn() over `repeats` samples.
-
-    `warmup` calls first (JIT compilation and first-touch page faults are excluded); each sample
-    runs fn() enough times to last at least `min_time` seconds, so short kernels are not dominated
-    by the timer's resolution.
-    """
-    for _ in range(warmup):
-        fn()
-
-    def run(number):
-        for _ in range(number):
-            fn()
-    return median_per_call(run, repeats, min_time, max_number=1 << 20, max_growth=10)
-
-
 def median_per_call(run, repeats, min_time, max_number, max_growth):
     """Median seconds per call of `run(number)`, which makes `number` calls: `number` is calibrated
     like timeit.autorange (doubling, or growing by up to `max_growth`, until one run lasts

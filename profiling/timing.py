@@ -110,3 +110,40 @@ def paired_ratio(res, name, base):
     if not a or not b or len(a) != len(b):
         return None
     return float(np.median(np.asarray(a) / np.asarray(b)))
+
+
+def calls_per_sample(fn, min_time, max_number=1 << 20):
+    """How many back-to-back calls of fn() last at least `min_time` seconds (after one warm-up
+    call, which compiles): grown like timeit.autorange, capped at max_number."""
+    fn()
+    number = 1
+    while number < max_number:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= min_time:
+            break
+        number = min(max_number, number * (2 if dt <= 0 else max(2, min(10, int(min_time / dt * 1.2) + 1))))
+    return number
+
+
+def interleaved_per_call(fns, repeats, min_time, gap=GAP_S, quiet=True):
+    """Seconds per call of each zero-argument callable, timed as in `interleaved` (rotating
+    rounds, a pause before every sample, busy measurements repeated), each sample being a run of
+    back-to-back calls lasting at least `min_time` (so a kernel is timed as a training loop calls
+    it, and short kernels are not lost in the timer's resolution).
+
+    Returns {name: {"median", "min" (per call), "busy", "number" (calls per sample)}}."""
+    numbers = {k: calls_per_sample(f, min_time) for k, f in fns.items()}
+
+    def batch(f, n):
+        def run():
+            for _ in range(n):
+                f()
+        return run
+
+    res = interleaved({k: batch(f, numbers[k]) for k, f in fns.items()}, repeats, max_attempts=2,
+                      gap=gap, quiet=quiet)
+    return {k: {"median": v["median"] / numbers[k], "min": v["min"] / numbers[k],
+                "busy": v["busy"], "number": numbers[k]} for k, v in res.items()}
