@@ -85,27 +85,49 @@ def _packs(A, B):
     return n > 0 and 2 * A.shape[0] * A.shape[1] * B.shape[1] >= n
 
 
-@njit(inline="always")
 def _nn_auto(A, B, out, i0, i1, j0, j1):
     """nn_packed_block if `_packs(A, B)`, else nn_block (the products and layers call this)."""
-    if _packs(A, B):
-        nn_packed_block(A, B, out, i0, i1, j0, j1)
-    else:
-        nn_block(A, B, out, i0, i1, j0, j1)
+    (nn_packed_block if _packs(A, B) else nn_block)(A, B, out, i0, i1, j0, j1)
 
 
-@njit(inline="always")
 def _tn_auto(A, B, out, i0, i1, j0, j1):
     """tn_packed_block if `_packs(A, B)`, else tn_block."""
-    if _packs(A, B):
-        tn_packed_block(A, B, out, i0, i1, j0, j1)
-    else:
-        tn_block(A, B, out, i0, i1, j0, j1)
+    (tn_packed_block if _packs(A, B) else tn_block)(A, B, out, i0, i1, j0, j1)
+
+
+# Compiled, they are chosen per dtype when typed: where this CPU never packs a dtype, the packed
+# kernels are not compiled at all (on the AVX-512 path they cost about 2 s of a cold start).
+@overload(_nn_auto, inline="always")
+def _nn_auto_compiled(A, B, out, i0, i1, j0, j1):
+    if pack_min_flop(A.dtype) == 0:
+        return lambda A, B, out, i0, i1, j0, j1: nn_block(A, B, out, i0, i1, j0, j1)
+
+    def choose(A, B, out, i0, i1, j0, j1):
+        if _packs(A, B):
+            nn_packed_block(A, B, out, i0, i1, j0, j1)
+        else:
+            nn_block(A, B, out, i0, i1, j0, j1)
+    return choose
+
+
+@overload(_tn_auto, inline="always")
+def _tn_auto_compiled(A, B, out, i0, i1, j0, j1):
+    if pack_min_flop(A.dtype) == 0:
+        return lambda A, B, out, i0, i1, j0, j1: tn_block(A, B, out, i0, i1, j0, j1)
+
+    def choose(A, B, out, i0, i1, j0, j1):
+        if _packs(A, B):
+            tn_packed_block(A, B, out, i0, i1, j0, j1)
+        else:
+            tn_block(A, B, out, i0, i1, j0, j1)
+    return choose
 
 
 def pack_min_flop(dtype):
-    """Products of at least this many flops pack their operands (kernels/cpu.py; 0: never)."""
-    return cpu.PACK_MIN_FLOP[np.dtype(dtype).itemsize]
+    """Products of at least this many flops pack their operands (kernels/cpu.py; 0: never).
+    dtype: a NumPy dtype, or a Numba type (when typing)."""
+    bits = getattr(dtype, "bitwidth", None)
+    return cpu.PACK_MIN_FLOP[bits // 8 if bits else np.dtype(dtype).itemsize]
 
 
 @overload(pack_min_flop, inline="always")

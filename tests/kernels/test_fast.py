@@ -130,6 +130,24 @@ def test_packed_blocks_give_the_same_bits_and_stay_in_their_block(rng, shape, dt
                         dot_error_bound(AT, Bt, dtype)[inside])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_products_large_enough_to_pack_equal_the_unpacked_blocks(rng, dtype):
+    """At 64 x 1024 x 600 (79 MFLOP) the threaded products pack their operands where this CPU
+    does (kernels/cpu.py PACK_MIN_FLOP: float32 on AVX2) and split rows in ROW_PANEL tasks; the
+    sums must still be nn_block's / tn_block's on one thread, bit for bit."""
+    A = randn(rng, (64, 1024), dtype)
+    B, Bt = randn(rng, (1024, 600), dtype), randn(rng, (64, 600), dtype)
+    fast, block = garbage((64, 600), dtype), garbage((64, 600), dtype)
+    K.matmul_nn_fast(A, B, fast)
+    K.nn_block(A, B, block, 0, 64, 0, 600)
+    np.testing.assert_array_equal(fast, block)
+    fast, block = garbage((1024, 600), dtype), garbage((1024, 600), dtype)
+    K.matmul_tn_fast(A, Bt, fast)
+    K.tn_block(A, Bt, block, 0, 1024, 0, 600)
+    np.testing.assert_array_equal(fast, block)
+    assert_within_bound(fast, exact(A).T @ exact(Bt), dot_error_bound(np.ascontiguousarray(A.T), Bt, dtype))
+
+
 def test_a_wrong_product_fails_the_bound(rng):
     """The bound the products are held to is tight enough to catch a single wrong term."""
     A, B = randn(rng, (8, 50), np.float32), randn(rng, (50, 20), np.float32)
