@@ -23,10 +23,11 @@ around every FMA): 21 and 8 GFLOP/s (A @ B, A.T @ B, one thread, same shapes); 1
 The dot-product kernel (A @ B.T, kernels/tiles.py nt_block) holds 2 x 4 vector sums on every path.
 
 Packing (kernels/packing.py): float32 products of at least PACK_MIN_FLOP = 2^25 flops (32 MFLOP,
-e.g. a 64 x 1024 x 512 layer product) copy their operands into contiguous panels on AVX2 and SSE
-(1.9-2.8x faster at 64 x 1024 x 2048 on the AVX2 path); never on AVX-512, where it measured no
+e.g. a 64 x 1024 x 256 layer product) copy their operands into contiguous panels on AVX2 and SSE
+(1.8-2.8x faster at 64 x 1024 x 2048 on the AVX2 path); never on AVX-512, where it measured no
 faster, nor for float64, whose AVX2 tile is register-bound (packed: 15-17 GFLOP/s against 17-29).
-The SSE settings are the AVX2 ones halved, not measured (no SSE-only machine was at hand).
+The SSE settings (tile 4 x 8 float32 and 4 x 4 float64, packing as on AVX2) were not measured
+(no SSE-only machine was at hand).
 """
 _SHAPES = {  # isa: (vector bytes, tile rows, {item size: tile columns}, {item size: pack from})
     "avx512": (64, 8, {4: 32, 8: 16}, {4: 0, 8: 0}),

@@ -102,7 +102,7 @@ def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
 
         dH = f'(.) * mask * (dZ @ W.T)
     dZ (N,M) this layer's pre-activation gradient; WT (M,K) = W.T its weights (the tile kernel
-    reads 16 consecutive inputs of one unit from a row of WT); saved (N,K) what the activation's
+    reads a tile's width of consecutive inputs of one unit from a row of WT); saved (N,K) what the activation's
     backward reads (`backward_reads_output`); mask (N,K) the dropout mask (read only if
     use_mask); dH (N,K). Threads split the columns of dH (the units of the layer below).
     Equals `matmul_nt(dZ, W, dH)`, then `dropout_backward`, then `activation_backward`.

@@ -30,9 +30,9 @@ _FLAGS = FAST
 @njit(**_FLAGS)
 def _pack_panel(B, js, Bp):
     """Bp[t, c] = B[t, js + c]: the C-column panel of B (K,M) from column js, made contiguous
-    in Bp (K,C)."""
+    in Bp (K',C): the first K' <= K rows (the ones the product sums over)."""
     C = Bp.shape[1]
-    for t in range(B.shape[0]):
+    for t in range(Bp.shape[0]):
         src = B[t, js:js + C]
         dst = Bp[t]
         for c in range(C):
@@ -44,7 +44,8 @@ def nn_packed_block(A, B, out, i0, i1, j0, j1):
     """nn_block with each C-column panel of B copied to a contiguous buffer first (bit for bit
     the same sums). A panel of a wide B is K short pieces, each a page or more apart: read in
     place, every row tile fetches them again from L2 through the TLB. Packed, the tile reads
-    one stream; the copy costs K*C moves against (i1-i0)*K*C multiply-adds."""
+    one stream; the copy costs K*C moves against (i1-i0)*K*C multiply-adds. A (N,K), B (K,M)
+    with M >= C."""
     K = A.shape[1]
     M = B.shape[1]
     C = tile_cols(A.dtype)
@@ -58,9 +59,9 @@ def nn_packed_block(A, B, out, i0, i1, j0, j1):
 @njit(**_FLAGS)
 def tn_packed_block(A, B, out, i0, i1, j0, j1):
     """tn_block with A's columns i0..i1-1 and each C-column panel of B copied to contiguous
-    buffers first (bit for bit the same sums): the tile's TILE_ROWS values of A per step are
-    then adjacent in one short row instead of spread over N rows of A (a page apart for a wide
-    A), and B is read as in nn_packed_block."""
+    buffers first (bit for bit the same sums): consecutive steps of the sum then read A's values
+    i1 - i0 apart instead of a row of A apart (a page or more for a wide A), and B is read as in
+    nn_packed_block. A (N,K), B (N,M) with M >= C."""
     N = A.shape[0]
     M = B.shape[1]
     C = tile_cols(A.dtype)

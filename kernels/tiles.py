@@ -118,7 +118,7 @@ def _rows(i, i1):
 
 @njit(**_FLAGS)
 def _nn_tiles(A, B, bj, out, i0, i1, js, j0, j1):
-    """out[i0:i1, j0:j1] = (A @ B[:, bj:bj+C])[:, j0-js:j1-js]: one C-column panel, which is
+    """out[i0:i1, j0:j1] = (A[i0:i1] @ B[:, bj:bj+C])[:, j0-js:j1-js]: one C-column panel, which is
     out's columns js..js+C-1 (j0..j1-1 of them are stored). For every TILE_ROWS rows of A:
     acc[r, c] += A[i + r, t] * B[t, bj + c] over t = 0..K-1."""
     K = A.shape[1]
@@ -137,8 +137,8 @@ def _nn_tiles(A, B, bj, out, i0, i1, js, j0, j1):
 @njit(**_FLAGS)
 def _tn_tiles(A, ia, B, bj, out, i0, i1, js, j0, j1):
     """out[i0:i1, j0:j1] = (A[:, i0-ia:i1-ia].T @ B[:, bj:bj+C])[:, j0-js:j1-js], as _nn_tiles:
-    acc[r, c] += A[t, i - ia + r] * B[t, bj + c] over the shared index t = 0..N-1 (A's columns
-    from ia on are out's rows from 0: ia = 0 but for a packed A)."""
+    acc[r, c] += A[t, i - ia + r] * B[t, bj + c] over the shared index t = 0..N-1. Out's row i
+    is A's column i - ia: ia = 0, but for a packed A whose column 0 is out's row ia."""
     N = A.shape[0]
     C = tile_cols(A.dtype)
     acc = _tile(A.dtype)

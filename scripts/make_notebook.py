@@ -131,6 +131,13 @@ show("roofline.png", 900); show("sklearn_benchmark.png", 800)"""),
     for r in bad:
         print(f"   {float(r['rel_diff']):+.0%}  {r['file']}: {r['measurement']} ({r['column']})")
 show("run_agreement.png", 700); show("avx2/run_agreement.png", 700); show("avx2/scaling.png", 900)"""),
+    ("md", "Each matrix product and fused layer called one at a time from Python at batch 64, against its "
+           "NumPy equivalent, samples alternating (`results/products/`, `results/avx2/products/`)."),
+    ("code", """for sub in ("products", "avx2/products"):
+    print(sub)
+    for r in read_csv(R / sub / "kernel_benchmarks.csv"):
+        print(f"  {r['net']:<17} {r['kernel']:<26} {r['layer']} {r['shape']:<13} "
+              f"{float(r['kernel_gflops']):6.1f} GFLOP/s, np.dot {float(r['numpy_gflops']):6.1f}: x{float(r['speedup_vs_numpy']):.2f}")"""),
     ("md", "Validation accuracy against wall time, 3 seeds each (`python scripts/time_to_accuracy.py`)."),
     ("code", """print(json.dumps(json.loads((R / "time_to_accuracy.json").read_text()), indent=1)[:1500])
 show("time_to_accuracy.png", 800)"""),

@@ -2,9 +2,9 @@
 plain kernels kernels/pairs.py pairs it with.
 
 Each fast kernel against the plain kernel it replaces and against NumPy, at shapes that exercise
-every edge: batch 1, odd sizes, fewer than 16 columns (padded panel), a column count that is
-not a multiple of 16 (shifted last panel), row counts that are not multiples of 4 (clamped last
-tile), and the real layer shapes (large enough to run on several threads); in float32 (held to
+every edge: batch 1, odd sizes, fewer columns than a tile (padded panel), a column count that is
+not a multiple of the tile's (shifted last panel), row counts that are not multiples of the tile's
+(clamped last tile), products large enough to pack their operands, and the real layer shapes (large enough to run on several threads); in float32 (held to
 rigorous rounding bounds) and float64. The compiled epoch against the readable per-batch
 Python loop lives in tests/network/test_epoch.py. The last section walks the table itself: every
 row has a check here, and every optimised kernel has a row.
@@ -102,13 +102,15 @@ def test_blocks_write_only_their_own_rows_and_columns(rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(11, 9, 37), (64, 300, 1030), (5, 2, 70)], ids=str)
-def test_packed_blocks_give_the_same_bits_and_stay_in_their_block(rng, shape, dtype):
+@pytest.mark.parametrize("cut", [0, 2], ids=["to-the-last-column", "inner-block"])
+@pytest.mark.parametrize("shape", [(12, 9, 37), (64, 300, 1030), (5, 2, 70)], ids=str)
+def test_packed_blocks_give_the_same_bits_and_stay_in_their_block(rng, shape, cut, dtype):
     """Packing only moves operands: nn_packed_block / tn_packed_block must equal nn_block /
-    tn_block bit for bit, on a block with ragged rows and a shifted last panel, and write nothing
-    outside it."""
+    tn_block bit for bit, on a block with ragged rows (9 of them for N = 12: not a multiple of 4
+    or 8) and a shifted last panel (or, cut = 2, an inner block ending inside a panel), and write
+    nothing outside it."""
     N, Kd, M = shape
-    i0, i1, j0, j1 = 2, N - 1, 3, M
+    i0, i1, j0, j1 = 2, N - 1, 3, M - cut
     inside = np.zeros((N, M), bool)
     inside[i0:i1, j0:j1] = True
     A, B = randn(rng, (N, Kd), dtype), randn(rng, (Kd, M), dtype)
@@ -146,6 +148,40 @@ def test_products_large_enough_to_pack_equal_the_unpacked_blocks(rng, dtype):
     K.tn_block(A, Bt, block, 0, 1024, 0, 600)
     np.testing.assert_array_equal(fast, block)
     assert_within_bound(fast, exact(A).T @ exact(Bt), dot_error_bound(np.ascontiguousarray(A.T), Bt, dtype))
+
+
+def test_layers_large_enough_to_pack_give_the_same_bits_on_one_thread_and_on_all():
+    """The fused layers at 64 x 1024 x 600, float32 (packed on AVX2): the input gradient and the
+    weight gradient + SGD step equal the plain kernels to rounding, and give the same bits on one
+    thread as on all of them."""
+    rng = np.random.default_rng(3)
+    dt = np.float32
+    dZ, WT = randn(rng, (64, 1024), dt), randn(rng, (1024, 600), dt, 0.05)
+    H, saved = randn(rng, (64, 600), dt), randn(rng, (64, 600), dt)
+    runs = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        try:
+            dH, dWT, W1 = garbage((64, 600), dt), garbage((1024, 600), dt), WT.copy()
+            S1, S2 = np.zeros_like(WT), np.zeros_like(WT)
+            K.linear_input_grad(dZ, WT, saved, ACTS["relu"], saved, False, dH)
+            K.weight_grad_step(dZ, H, dWT, W1, S1, S2, K.OPT_CODES["sgd"], 0.01, 0.0, 0.9, 0.9,
+                               0.999, 1e-8, 1)
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        runs.append((dH, dWT, W1))
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+    dH, dWT, W1 = runs[0]
+    ref = garbage((64, 600), dt)
+    K.matmul_nn(dZ, WT, ref)
+    K.relu_backward(saved, ref, ref)
+    bound = dot_error_bound(dZ, WT, dt)
+    assert_within_bound(dH, ref, 2 * bound)
+    refW = garbage((600, 1024), dt)
+    K.matmul_tn(H, dZ, refW)
+    assert_within_bound(dWT, refW.T, 2 * dot_error_bound(np.ascontiguousarray(dZ.T), H, dt))
+    np.testing.assert_allclose(W1, WT - 0.01 * dWT, rtol=1e-6, atol=1e-7)
 
 
 def test_a_wrong_product_fails_the_bound(rng):
@@ -369,9 +405,9 @@ CHECKS = {
     "tn_block": lambda rng, dt: test_matmul_tn_fast(rng, (7, 33, 17), dt),
     "nt_block": lambda rng, dt: test_matmul_nt_fast(rng, (7, 33, 17), dt),
     "nn_packed_block": lambda rng, dt: test_packed_blocks_give_the_same_bits_and_stay_in_their_block(
-        rng, (64, 300, 1030), dt),
+        rng, (64, 300, 1030), 2, dt),
     "tn_packed_block": lambda rng, dt: test_packed_blocks_give_the_same_bits_and_stay_in_their_block(
-        rng, (11, 9, 37), dt),
+        rng, (12, 9, 37), 0, dt),
     "transpose": lambda rng, dt: test_transpose_equals_numpy(rng),
     "linear_act_forward": lambda rng, dt: test_linear_act_forward_equals_plain_kernels(
         rng, (64, 784, 128), "tanh", 0.3),
