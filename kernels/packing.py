@@ -96,32 +96,25 @@ def _tn_auto(A, B, out, i0, i1, j0, j1):
     (tn_packed_block if _packs(A, B) else tn_block)(A, B, out, i0, i1, j0, j1)
 
 
-# Compiled, they are chosen per dtype when typed: where this CPU never packs a dtype, the packed
-# kernels are not compiled at all (on the AVX-512 path they cost about 2 s of a cold start).
-@overload(_nn_auto, inline="always")
-def _nn_auto_compiled(A, B, out, i0, i1, j0, j1):
-    if pack_min_flop(A.dtype) == 0:
-        return lambda A, B, out, i0, i1, j0, j1: nn_block(A, B, out, i0, i1, j0, j1)
+def _choose(plain, packed):
+    """The compiled body of _nn_auto / _tn_auto, chosen per dtype when typed: where this CPU never
+    packs a dtype, `packed` is not compiled at all (on the AVX-512 path the packed kernels cost
+    about 2 s of a cold start)."""
+    def typed(A, B, out, i0, i1, j0, j1):
+        if pack_min_flop(A.dtype) == 0:
+            return lambda A, B, out, i0, i1, j0, j1: plain(A, B, out, i0, i1, j0, j1)
 
-    def choose(A, B, out, i0, i1, j0, j1):
-        if _packs(A, B):
-            nn_packed_block(A, B, out, i0, i1, j0, j1)
-        else:
-            nn_block(A, B, out, i0, i1, j0, j1)
-    return choose
+        def either(A, B, out, i0, i1, j0, j1):
+            if _packs(A, B):
+                packed(A, B, out, i0, i1, j0, j1)
+            else:
+                plain(A, B, out, i0, i1, j0, j1)
+        return either
+    return typed
 
 
-@overload(_tn_auto, inline="always")
-def _tn_auto_compiled(A, B, out, i0, i1, j0, j1):
-    if pack_min_flop(A.dtype) == 0:
-        return lambda A, B, out, i0, i1, j0, j1: tn_block(A, B, out, i0, i1, j0, j1)
-
-    def choose(A, B, out, i0, i1, j0, j1):
-        if _packs(A, B):
-            tn_packed_block(A, B, out, i0, i1, j0, j1)
-        else:
-            tn_block(A, B, out, i0, i1, j0, j1)
-    return choose
+overload(_nn_auto, inline="always")(_choose(nn_block, nn_packed_block))
+overload(_tn_auto, inline="always")(_choose(tn_block, tn_packed_block))
 
 
 def pack_min_flop(dtype):

@@ -113,23 +113,18 @@ def test_packed_blocks_give_the_same_bits_and_stay_in_their_block(rng, shape, cu
     i0, i1, j0, j1 = 2, N - 1, 3, M - cut
     inside = np.zeros((N, M), bool)
     inside[i0:i1, j0:j1] = True
-    A, B = randn(rng, (N, Kd), dtype), randn(rng, (Kd, M), dtype)
-    plain, packed = garbage((N, M), dtype), garbage((N, M), dtype)
-    K.nn_block(A, B, plain, i0, i1, j0, j1)
-    K.nn_packed_block(A, B, packed, i0, i1, j0, j1)
-    np.testing.assert_array_equal(packed, plain)
-    assert np.isnan(packed[~inside]).all()
-    assert_within_bound(packed[inside], (exact(A) @ exact(B))[inside],
-                        dot_error_bound(A, B, dtype)[inside])
-    At, Bt = randn(rng, (Kd, N), dtype), randn(rng, (Kd, M), dtype)
-    plain, packed = garbage((N, M), dtype), garbage((N, M), dtype)
-    K.tn_block(At, Bt, plain, i0, i1, j0, j1)
-    K.tn_packed_block(At, Bt, packed, i0, i1, j0, j1)
-    np.testing.assert_array_equal(packed, plain)
-    assert np.isnan(packed[~inside]).all()
-    AT = np.ascontiguousarray(At.T)
-    assert_within_bound(packed[inside], (exact(AT) @ exact(Bt))[inside],
-                        dot_error_bound(AT, Bt, dtype)[inside])
+    for block, packed_block, a_shape, left in (
+            (K.nn_block, K.nn_packed_block, (N, Kd), lambda A: A),          # out = A @ B
+            (K.tn_block, K.tn_packed_block, (Kd, N), lambda A: np.ascontiguousarray(A.T))):
+        A, B = randn(rng, a_shape, dtype), randn(rng, (Kd, M), dtype)
+        plain, packed = garbage((N, M), dtype), garbage((N, M), dtype)
+        block(A, B, plain, i0, i1, j0, j1)
+        packed_block(A, B, packed, i0, i1, j0, j1)
+        np.testing.assert_array_equal(packed, plain)
+        assert np.isnan(packed[~inside]).all()
+        L = left(A)
+        assert_within_bound(packed[inside], (exact(L) @ exact(B))[inside],
+                            dot_error_bound(L, B, dtype)[inside])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
