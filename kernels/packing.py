@@ -30,7 +30,8 @@ _FLAGS = FAST
 @njit(**_FLAGS)
 def _pack_panel(B, js, Bp):
     """Bp[t, c] = B[t, js + c]: the C-column panel of B (K,M) from column js, made contiguous
-    in Bp (K',C): the first K' <= K rows (the ones the product sums over)."""
+    in Bp (K',C): the first K' <= K rows (the ones the product sums over). C is Bp's width: a
+    tile's, or a block's rows of A for tn_packed_block."""
     C = Bp.shape[1]
     for t in range(Bp.shape[0]):
         src = B[t, js:js + C]
@@ -66,11 +67,7 @@ def tn_packed_block(A, B, out, i0, i1, j0, j1):
     M = B.shape[1]
     C = tile_cols(A.dtype)
     Ap = np.empty((N, i1 - i0), A.dtype)
-    for t in range(N):
-        src = A[t, i0:i1]
-        dst = Ap[t]
-        for r in range(i1 - i0):
-            dst[r] = src[r]
+    _pack_panel(A, i0, Ap)                     # A's columns i0..i1-1
     Bp = np.empty((N, C), B.dtype)
     for jp in range(j0, j1, C):
         js = min(jp, M - C)

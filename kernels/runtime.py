@@ -8,10 +8,13 @@ At import (this module is the only place that acts at import time):
     (OMP_WAIT_POLICY=PASSIVE, the earlier setting) is safe but pays a futex wake-up at each of the
     ~6 parallel regions of every mini-batch: measured 2026-11-30 on the quiet AMD EPYC (AVX-512),
     epoch 0.35-0.37 s passive against 0.25-0.31 s with 3,000 spin rounds, and the same 0.46 s
-    for both with a busy process on one core. Longer spins were slower (alternating processes,
-    2026-11-30, epoch medians over two runs each: 0.180-0.203 s at 3,000 rounds, 0.196-0.214 s at
-    30,000, 0.222-0.246 s at 10,000, 0.254-0.261 s at 100,000; their ratios to NumPy looked better
-    only because NumPy, timed next, lost a core to the still-spinning threads). It has to be set
+    for both with a busy process on one core. Longer spins measured no clear gain: in one session
+    slower (alternating processes, epoch medians over two runs each: 0.180-0.203 s at 3,000
+    rounds, 0.196-0.214 s at 30,000, 0.222-0.246 s at 10,000, 0.254-0.261 s at 100,000), in a later
+    one a little faster for the epoch alone (300,000 rounds: 0.184 against 0.195 s on AVX-512,
+    0.200-0.229 against 0.258-0.307 s on AVX2); but at 300,000 rounds products called one at a
+    time beside NumPy collapsed to 0.02-0.03x np.dot's rate, our threads and OpenBLAS's spinning
+    against each other on the two cores (profiling/README.md). It has to be set
     before the OpenMP runtime loads, i.e. before the first parallel kernel is compiled or loaded,
     hence at import.
   * Numba's thread pool is started. A cached function that calls a parallel one, loaded from the

@@ -139,21 +139,16 @@ class NeuralNetwork(Persistence):
         with runtime.compile_level():       # any kernel compiled here: LLVM level 2 (runtime.py)
             for l in range(self.n_layers):
                 z = buf["z"][l]
-                last = l == self.n_layers - 1
-                if not training:
+                if training:
+                    K.linear_forward(a, self.weights[l], self.biases[l], z)
+                else:
                     K.matmul_nn_fast(a, W[l], z)
                     K.bias_forward(self.biases[l], z)
-                    if last:
-                        break
-                    K.activation_forward(act, z, buf["a"][l])
-                    a = buf["a"][l]
-                    continue
-                K.linear_forward(a, self.weights[l], self.biases[l], z)
-                if last:
+                if l == self.n_layers - 1:
                     break
                 K.activation_forward(act, z, buf["a"][l])
                 a = buf["a"][l]
-                if self.dropout > 0:
+                if training and self.dropout > 0:
                     self.dropout_calls += 1
                     K.dropout_forward(a, self.dropout, self._dropout_seed(), buf["mask"][l], buf["d"][l])
                     a = buf["d"][l]

@@ -26,18 +26,25 @@ def log(msg, quiet=False):
         print(msg, file=sys.stderr, flush=True)
 
 
-def median_per_call(run, repeats, min_time, max_number, max_growth):
-    """Median seconds per call of `run(number)`, which makes `number` calls: `number` is calibrated
-    like timeit.autorange (doubling, or growing by up to `max_growth`, until one run lasts
-    `min_time`, capped at `max_number`), and the calibrating run is the first of `repeats` samples."""
+def calibrate(run, min_time, max_number, max_growth):
+    """(number, seconds): how many calls `run(number)` must make to last `min_time`, found like
+    timeit.autorange (doubling, or growing by up to `max_growth`, capped at `max_number`), and the
+    time the last, long enough, run took."""
     number = 1
     while True:
         t0 = time.perf_counter()
         run(number)
         dt = time.perf_counter() - t0
         if dt >= min_time or number >= max_number:
-            break
-        number *= 2 if dt <= 0 else max(2, min(max_growth, int(min_time / dt * 1.2) + 1))
+            return number, dt
+        number = min(max_number,
+                     number * (2 if dt <= 0 else max(2, min(max_growth, int(min_time / dt * 1.2) + 1))))
+
+
+def median_per_call(run, repeats, min_time, max_number, max_growth):
+    """Median seconds per call of `run(number)`, which makes `number` calls: `number` is calibrated
+    (`calibrate`), and the calibrating run is the first of `repeats` samples."""
+    number, dt = calibrate(run, min_time, max_number, max_growth)
     samples = [dt / number]
     for _ in range(repeats - 1):
         t0 = time.perf_counter()

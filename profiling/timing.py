@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from profiling.common import log
+from profiling.common import calibrate, log
 
 GAP_S = 0.2
 """Pause before each timed call. A thread pool that just finished (OpenBLAS's, PyTorch's OpenMP
@@ -114,18 +114,13 @@ def paired_ratio(res, name, base):
 
 def calls_per_sample(fn, min_time, max_number=1 << 20):
     """How many back-to-back calls of fn() last at least `min_time` seconds (after one warm-up
-    call, which compiles): grown like timeit.autorange, capped at max_number."""
+    call, which compiles): profiling.common.calibrate, capped at max_number."""
     fn()
-    number = 1
-    while number < max_number:
-        t0 = time.perf_counter()
+
+    def run(number):
         for _ in range(number):
             fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_time:
-            break
-        number = min(max_number, number * (2 if dt <= 0 else max(2, min(10, int(min_time / dt * 1.2) + 1))))
-    return number
+    return calibrate(run, min_time, max_number, max_growth=10)[0]
 
 
 def interleaved_per_call(fns, repeats, min_time, gap=GAP_S, quiet=True):
