@@ -17,10 +17,10 @@ the plain and the fused kernels share. By concern:
     layers.py       fused layer kernels (product + the plain kernels' element-wise epilogue)
     epoch.py        one training epoch as a single compiled function
     pairs.py        which optimised kernel must equal which plain ones
-    runtime.py      what importing the package does (thread pool, OpenMP wait policy)
+    runtime.py      what importing the package does (thread pool, OpenMP spin and binding)
 
 `python -m kernels` lists them; `python -m kernels show NAME` inspects one. Importing the package
-defines functions and constants only (plus runtime.py's two settings); nothing is compiled, read
+defines functions and constants only (plus runtime.py's OpenMP settings); nothing is compiled, read
 or hashed until a kernel is called.
 """
 from kernels import runtime  # noqa: F401  (first: before any parallel kernel can load)

@@ -14,9 +14,17 @@ At import (this module is the only place that acts at import time):
     one a little faster for the epoch alone (300,000 rounds: 0.184 against 0.195 s on AVX-512,
     0.200-0.229 against 0.258-0.307 s on AVX2); but at 300,000 rounds products called one at a
     time beside NumPy collapsed to 0.02-0.03x np.dot's rate, our threads and OpenBLAS's spinning
-    against each other on the two cores (profiling/README.md). It has to be set
-    before the OpenMP runtime loads, i.e. before the first parallel kernel is compiled or loaded,
-    hence at import.
+    against each other on the two cores (profiling/README.md).
+  * OMP_PROC_BIND=true unless the user set OMP_PROC_BIND, OMP_PLACES or GOMP_CPU_AFFINITY, and
+    only when Numba runs one thread per CPU of the process: each OpenMP worker then stays on a CPU
+    of its own. Unbound, this machine's scheduler (a VM that packs runnable threads onto few
+    vCPUs) was seen to stack the worker on the master's CPU, for seconds at a time: a threaded
+    product then ran at a quarter of its rate (`pinned()` below). libgomp also binds the thread
+    that starts the pool; import gives that thread its CPUs back at once, so the user's thread
+    and the processes it starts keep all their CPUs; `pinned()` binds it only while kernels run.
+  * Both settings are put in the environment only while the OpenMP runtime loads (it reads them
+    once, then), and removed after: other OpenMP runtimes loaded later in the process (PyTorch
+    bundles its own libgomp) and child processes get the user's environment, not ours.
   * Numba's thread pool is started. A cached function that calls a parallel one, loaded from the
     on-disk cache and run before anything has started the pool, jumps to a null pointer (numba
     issue #8578); `numba.get_num_threads()` starts the pool as a side effect.
@@ -43,12 +51,61 @@ import contextlib
 import hashlib
 import os
 
-if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["GOMP_SPINCOUNT"] = "3000"      # spin briefly between regions, then sleep
-
 import numba  # noqa: E402
 
-numba.get_num_threads()
+_AFFINITY = hasattr(os, "sched_getaffinity")   # Linux
+_CPUS = os.sched_getaffinity(0) if _AFFINITY else set()
+_ADDED = {}                                    # what we put in the environment, only until the pool loads
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    _ADDED["GOMP_SPINCOUNT"] = "3000"          # spin briefly between regions, then sleep
+if (_AFFINITY and not any(k in os.environ for k in ("OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY"))
+        and numba.config.NUMBA_NUM_THREADS == len(_CPUS) > 1):
+    _ADDED["OMP_PROC_BIND"] = "true"           # one OpenMP thread per CPU of the process
+os.environ.update(_ADDED)
+try:
+    numba.get_num_threads()                    # loads the OpenMP runtime, which reads the settings now
+    _bound = os.sched_getaffinity(0) if _AFFINITY else _CPUS   # libgomp may have bound this thread
+finally:
+    for _k in _ADDED:
+        os.environ.pop(_k, None)
+    if _AFFINITY:
+        os.sched_setaffinity(0, _CPUS)         # ... so give it its CPUs back
+MASTER_CPUS = _bound if ("OMP_PROC_BIND" in _ADDED and numba.threading_layer() == "omp"
+                         and _bound != _CPUS) else None
+"""The CPU libgomp gave the parallel kernels' master thread ({0} on a 2-CPU machine), or None when
+the threads are not bound (the user chose a binding, fewer threads than CPUs, another threading
+layer): `pinned()` holds the calling thread there."""
+OPENMP_SETTINGS = dict(_ADDED)                 # what the OpenMP runtime was loaded with (benchmark records)
+
+
+@contextlib.contextmanager
+def pinned(on=True):
+    """Hold the calling thread on MASTER_CPUS for the block (nothing if None or not `on`: a block
+    running on one thread is better left free to move off a busy CPU), then give back its CPUs.
+    The OpenMP workers stay on the other CPUs, one each, so the scheduler cannot stack the master
+    on a worker's CPU: measured 2026-11-30 on the AMD EPYC (Zen 4, 2 vCPUs, AVX-512),
+    matmul_nt_fast 64x784x128 float32 called 100 times in a row, GFLOP/s after NumPy had run once:
+    40-45 unbound, 157-171 bound (np.dot: 135-161). The training engine, inference and
+    `python -m profiling.bench_kernels` run inside it."""
+    if MASTER_CPUS is None or not on:
+        yield
+        return
+    # Numba re-reads its settings at every compilation and takes NUMBA_NUM_THREADS's default from
+    # the calling thread's CPUs; bound to one, it would refuse to compile ("cannot set
+    # NUMBA_NUM_THREADS to a different value once the threads have been launched"): name the
+    # launched count while bound.
+    ours = "NUMBA_NUM_THREADS" not in os.environ
+    if ours:
+        os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, MASTER_CPUS)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+        if ours:
+            os.environ.pop("NUMBA_NUM_THREADS", None)
+
 
 _checked = False
 

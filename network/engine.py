@@ -98,7 +98,8 @@ def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress
     try:
         for b0 in range(0, len(lrs), guard.CHUNK):
             b1 = min(len(lrs), b0 + guard.CHUNK)
-            with guard.timed(b1 - b0), runtime.compile_level():   # first call compiles at level 2
+            with guard.timed(b1 - b0), runtime.compile_level(), runtime.pinned(guard.current > 1):
+                # first call compiles at LLVM level 2; the master thread bound while threaded
                 part, net.step, net.dropout_calls, net.loss = K.train_epoch_compiled(
                     data, aug, spec, net.params.flat, opt, net.step, net.dropout_calls, b0, b1)
             total += part

@@ -136,7 +136,7 @@ class NeuralNetwork(Persistence):
             W = self._inference_weights()
         act = K.ACT_CODES[self.activation]
         a = X
-        with runtime.compile_level():       # any kernel compiled here: LLVM level 2 (runtime.py)
+        with runtime.compile_level(), runtime.pinned():   # LLVM level 2, threads bound (runtime.py)
             for l in range(self.n_layers):
                 z = buf["z"][l]
                 if training:

@@ -234,6 +234,9 @@ def main(argv=None):
     ap.add_argument("--out-dir", default=RESULTS_DIR)
     ap.add_argument("--plots-dir", default=PLOTS_DIR)
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="leave the calling thread unbound while timing (by default it is held on the "
+                         "OpenMP master's CPU, as in training: kernels/runtime.py pinned)")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     if a.quick:
@@ -252,7 +255,9 @@ def main(argv=None):
         if problem:
             ap.error(problem)
     only = [s.strip() for s in a.kernels.split(",") if s.strip()]
-    rows = run(nets, a.batch_sizes, dtypes, a.repeats, a.min_time, only, a.quiet)
+    from kernels import runtime
+    with runtime.pinned(not a.no_pin):
+        rows = run(nets, a.batch_sizes, dtypes, a.repeats, a.min_time, only, a.quiet)
     if not rows:
         print(f"error: no kernel matched --kernels {a.kernels!r}", file=sys.stderr)
         return 2
@@ -262,7 +267,8 @@ def main(argv=None):
     pairs = pair_rows(rows)
     write_csv(os.path.join(a.out_dir, "kernel_pairs.csv"), pairs, PAIR_FIELDS)
     info = record_machine(a.out_dir, "bench_kernels", a, extra=None if a.quick else {
-        "numpy_matmul_1024_gflops": {d.name: blas_peak(d) for d in dtypes}})
+        "numpy_matmul_1024_gflops": {d.name: blas_peak(d) for d in dtypes},
+        "master_thread_bound": runtime.MASTER_CPUS is not None and not a.no_pin})
     if "numpy_matmul_1024_gflops" in info:
         print(f"NumPy matmul 1024^3: {info['numpy_matmul_1024_gflops']} GFLOP/s")
     print(f"wrote {csv_path} ({len(rows)} rows)")

@@ -193,6 +193,9 @@ def record_machine(out_dir, bench, args, extra=None):
     from kernels import cpu            # the instruction set and register tiles the kernels use
     info["kernels_isa"] = cpu.ISA
     info["kernels_tiles"] = cpu.TILE_INFO
+    from kernels import runtime        # what the OpenMP runtime was loaded with (kernels/runtime.py)
+    info["kernels_openmp"] = {"set_while_loading": runtime.OPENMP_SETTINGS,
+                              "master_cpus": sorted(runtime.MASTER_CPUS or []) or None}
     info["env"] = {k: os.environ[k] for k in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "OPENBLAS_CORETYPE",
                                               "ATEN_CPU_CAPABILITY", "NUMBA_NUM_THREADS") if k in os.environ}
     info.update(extra or {})

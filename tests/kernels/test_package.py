@@ -1,5 +1,5 @@
 """kernels/ as a library: a leaf (numpy, numba, the standard library and itself only), whose
-import defines functions and does nothing else beyond kernels/runtime.py's two settings."""
+import defines functions and does nothing else beyond kernels/runtime.py's OpenMP settings."""
 import ast
 import os
 import subprocess
@@ -70,16 +70,75 @@ def test_import_reads_no_source_file_and_hashes_nothing():
     assert res.stdout.split() == ["0", "True", "True"]   # the spy works; we read, hash, compile nothing
 
 
-def test_runtime_sets_a_short_spin_unless_the_user_chose():
-    code = "import os, kernels; print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))"
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
-    assert res.stdout.split() == ["3000", "None"], res.stderr
-    # a policy or spin count the user set is kept as it is
-    env_active = {**env, "OMP_WAIT_POLICY": "ACTIVE"}
-    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env_active)
-    assert res.stdout.split() == ["None", "ACTIVE"]
-    assert _run(code, {"GOMP_SPINCOUNT": "7"}).stdout.split()[0] == "7"
+_OMP_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY",
+             "NUMBA_NUM_THREADS")
+_SETTINGS = """
+    import json, os
+    before = sorted(os.sched_getaffinity(0))
+    from kernels import runtime
+    print(json.dumps([runtime.OPENMP_SETTINGS, {k: os.environ.get(k) for k in %r},
+                      before == sorted(os.sched_getaffinity(0))]))
+""" % (_OMP_KEYS,)
+
+
+def _settings(env):
+    import json
+    clean = {k: v for k, v in os.environ.items() if k not in _OMP_KEYS}
+    res = subprocess.run([sys.executable, "-c", textwrap.dedent(_SETTINGS)], cwd=ROOT, capture_output=True,
+                         text=True, env={**clean, **env})
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_runtime_loads_openmp_with_a_short_spin_unless_the_user_chose_and_leaves_no_trace():
+    loaded, environ, same_cpus = _settings({})
+    assert loaded["GOMP_SPINCOUNT"] == "3000"
+    if len(os.sched_getaffinity(0)) > 1:
+        assert loaded["OMP_PROC_BIND"] == "true"
+    # the settings were there only while the OpenMP runtime loaded: the environment other OpenMP
+    # runtimes and child processes see is the user's, and the importing thread keeps its CPUs
+    assert all(v is None for v in environ.values()) and same_cpus
+    # a policy, spin count or binding the user set is kept as it is, and ours is not added
+    loaded, environ, _ = _settings({"OMP_WAIT_POLICY": "ACTIVE"})
+    assert "GOMP_SPINCOUNT" not in loaded and environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    loaded, environ, _ = _settings({"GOMP_SPINCOUNT": "7", "OMP_PROC_BIND": "false"})
+    assert loaded == {} and environ["GOMP_SPINCOUNT"] == "7" and environ["OMP_PROC_BIND"] == "false"
+    # fewer Numba threads than CPUs: no binding (several such processes would crowd the same CPUs)
+    loaded, _, _ = _settings({"NUMBA_NUM_THREADS": "1"})
+    assert "OMP_PROC_BIND" not in loaded
+
+
+def test_pinned_holds_the_master_on_its_cpu_workers_on_theirs_and_compiling_still_works():
+    import json
+
+    import pytest
+    from kernels import runtime
+    if runtime.MASTER_CPUS is None:
+        pytest.skip("the OpenMP threads are not bound here (one CPU, or the user chose a binding)")
+    res = _run("""
+        import json, os, numpy as np
+        from numba import njit
+        from kernels import products, runtime
+        def cpus():
+            return [sorted(os.sched_getaffinity(int(t))) for t in sorted(os.listdir("/proc/self/task"))]
+        A = np.ones((64, 784), np.float32); B = np.ones((256, 784), np.float32); out = np.empty((64, 256), np.float32)
+        products.matmul_nt_fast(A, B, out)                   # starts the OpenMP workers
+        everyone = sorted(os.sched_getaffinity(0))
+        with runtime.pinned():
+            inside = sorted(os.sched_getaffinity(0))
+            f = njit(lambda x: x + 1)                        # compiling while bound must still work
+            assert f(1) == 2
+        with runtime.pinned(False):
+            unpinned = sorted(os.sched_getaffinity(0))
+        print(json.dumps([everyone, inside, unpinned, sorted(os.sched_getaffinity(0)), cpus(),
+                          "NUMBA_NUM_THREADS" in os.environ]))
+    """)
+    assert res.returncode == 0, res.stderr
+    everyone, inside, unpinned, after, threads, leaked = json.loads(res.stdout)
+    assert inside == sorted(runtime.MASTER_CPUS) and len(inside) == 1
+    assert unpinned == after == everyone and not leaked
+    workers = [c for c in threads if len(c) == 1 and c != inside]
+    assert workers, threads                       # at least one OpenMP worker on a CPU of its own
 
 
 def test_compile_level_holds_numba_at_level_2_inside_the_block_only(monkeypatch):
