@@ -22,7 +22,8 @@ depth, and nothing is packed or copied per epoch.
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from kernels.activations import ACT_NONE, backward_reads_output
 from kernels.augment import gather_rows, gather_warp
@@ -38,13 +39,14 @@ batch's learning rate, batch_size."""
 NO_FIELDS = np.zeros((0, 2, 28, 28))
 Augment = namedtuple("Augment", "use_shift shift_r shift_c warp seed counter0 max_rotation "
                                 "max_scale max_shear max_shift fields",
-                     defaults=(False, np.uint64(0), np.int64(0), 0.0, 0.0, 0.0, np.int64(0), NO_FIELDS))
+                     defaults=(None, np.uint64(0), np.int64(0), 0.0, 0.0, 0.0, np.int64(0), NO_FIELDS))
 """use_shift: translate images (28x28) by shift_r / shift_c (n,) whole pixels per sample.
 warp: instead warp every image at random (kernels/warp.py, augment_image): sample s of the epoch
 uses hash counter counter0 + s under `seed` (uint64), amounts max_rotation (degrees), max_scale
 (fraction), max_shear (factor), max_shift (whole px, int64) and the elastic bank fields
-(B, 2, 28, 28) float64 (B = 0: affine only). The defaults switch warping off, with the types of
-the one compiled signature."""
+(B, 2, 28, 28) float64 (B = 0: affine only). The defaults switch warping off: warp=None (True
+to warp) is a type of its own, so an epoch without warping is compiled without the warp kernels
+(`_gather_batch`): about 2 s less of a first run's compiling."""
 Net = namedtuple("Net", "sizes act p_drop seed_hi")
 """sizes (L+1,) int64 layer sizes; act the hidden layers' ACT_* code; p_drop dropout probability;
 seed_hi uint64 (model seed & 0xFFFFFFFF) << 32, the high half of every dropout seed."""
@@ -75,6 +77,24 @@ def layout(sizes):
 @njit(inline="always")
 def _mat(flat, start, rows, cols):
     return flat[start:start + rows * cols].reshape((rows, cols))
+
+
+def _gather_batch(X, idx, aug, Xb):
+    """Xb = X[idx]: warped (gather_warp) if aug.warp, else shifted or copied (gather_rows)."""
+    if aug.warp:
+        gather_warp(X, idx, aug.seed, aug.counter0, aug.max_rotation, aug.max_scale,
+                    aug.max_shear, aug.max_shift, aug.fields, Xb)
+    else:
+        gather_rows(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
+
+
+@overload(_gather_batch, inline="always")
+def _gather_batch_typed(X, idx, aug, Xb):
+    # chosen from aug's type when the epoch is compiled: with warp=None the warp kernels are
+    # neither typed nor compiled
+    if isinstance(aug.types[aug.fields.index("warp")], types.NoneType):
+        return lambda X, idx, aug, Xb: gather_rows(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
+    return _gather_batch
 
 
 @njit(cache=True)
@@ -113,11 +133,7 @@ def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1):
         nb = min(n, start + bsz) - start
         idx = perm[start:start + nb]
         Xb = _mat(bufX, 0, nb, K0)
-        if aug.warp:
-            gather_warp(X, idx, aug.seed, aug.counter0, aug.max_rotation, aug.max_scale,
-                        aug.max_shear, aug.max_shift, aug.fields, Xb)
-        else:
-            gather_rows(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
+        _gather_batch(X, idx, aug, Xb)
         yb = yb_all[:nb]
         for r in range(nb):
             yb[r] = y[idx[r]]

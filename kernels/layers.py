@@ -127,6 +127,13 @@ def _input_grad(dZ, WT, saved, act, mask, use_mask, dH):
 
 
 # ------------------------------------------------------- parameter gradients + step
+@njit(inline="always")
+def _flat(a):
+    """A C-contiguous block of rows as one row (a view): the weights' optimizer step then shares
+    the biases' compiled (1-d) optimizer_step instead of compiling a 2-d one as well."""
+    return a.reshape(-1)
+
+
 @njit(parallel=True, **FAST)
 def _weight_grad_parallel(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
     M, K = dWT.shape
@@ -134,8 +141,8 @@ def _weight_grad_parallel(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2,
     for p in prange((M + P - 1) // P):
         r0, r1 = p * P, min(M, (p + 1) * P)
         _tn_auto(dZ, H, dWT, r0, r1, 0, K)
-        optimizer_step(WT[r0:r1], dWT[r0:r1], S1[r0:r1], S2[r0:r1], opt, lr, l2, mu, beta1,
-                       beta2, eps, t)
+        optimizer_step(_flat(WT[r0:r1]), _flat(dWT[r0:r1]), _flat(S1[r0:r1]), _flat(S2[r0:r1]), opt,
+                       lr, l2, mu, beta1, beta2, eps, t)
 
 
 @njit(**FAST)
@@ -164,7 +171,7 @@ def _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
         _weight_grad_parallel(dZ, Hw, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
     else:
         _tn_auto(dZ, Hw, dWT, 0, M, 0, K)
-        optimizer_step(WT, dWT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
+        optimizer_step(_flat(WT), _flat(dWT), _flat(S1), _flat(S2), opt, lr, l2, mu, beta1, beta2, eps, t)
 
 
 @njit(**FAST)
