@@ -56,7 +56,7 @@ FIELDS = ["impl", "dtype", "n", "batch", "net", "epoch_s", "epoch_min_s", "image
           "load_before", "load_after", "foreign_load", "attempts", "import_s",
           "first_epoch_s", "second_epoch_s", "process_s", "note"]
 SCALING_FIELDS = ["impl", "dtype", "net", "hidden", "batch", "n", "steps", "seconds", "min_seconds",
-                  "step_ms", "us_per_image", "ratio_to_numpy", "spread", "foreign_load", "busy"]
+                  "step_ms", "us_per_image", "ratio_to_numpy", "paired_ratio_to_numpy", "spread", "foreign_load", "busy"]
 
 
 # ------------------------------------------------------------------------------ runners
@@ -283,6 +283,7 @@ def bench_scaling(kind, values, n, batch, dtype, repeats, quiet=False):
             log(f"  scaling {kind} {v:>5}: {impl:<20} {med / steps * 1e3:8.3f} ms/step", quiet)
         for r in rows[-len(SCALING_IMPLS):]:
             r["ratio_to_numpy"] = r["seconds"] / base
+            r["paired_ratio_to_numpy"] = paired_ratio(res, r["impl"], "numpy")
     return rows
 
 

@@ -141,6 +141,9 @@ def test_bench_epoch_scaling_only(tmp_path):
         assert fields == bench_epoch.SCALING_FIELDS
         assert {r[key] for r in rows} == values
         assert {r["impl"] for r in rows} == set(bench_epoch.SCALING_IMPLS)
+        for r in rows:    # the per-round ratio beside the ratio of medians; NumPy's own is 1
+            paired = float(r["paired_ratio_to_numpy"])
+            assert paired == 1.0 if r["impl"] == "numpy" else paired > 0
     fields, rows = _columns(tmp_path / "scaling_width.csv")
     assert {r["net"] for r in rows} == {"784-8-4-10", "784-16-8-10"}
     assert (tmp_path / "scaling.png").exists()
