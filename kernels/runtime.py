@@ -14,7 +14,9 @@ At import (this module is the only place that acts at import time):
     one a little faster for the epoch alone (300,000 rounds: 0.184 against 0.195 s on AVX-512,
     0.200-0.229 against 0.258-0.307 s on AVX2); but at 300,000 rounds products called one at a
     time beside NumPy collapsed to 0.02-0.03x np.dot's rate, our threads and OpenBLAS's spinning
-    against each other on the two cores (profiling/README.md).
+    against each other on the two cores (profiling/README.md). Measured again once the threads
+    were bound (below): no clear gain for the epoch at 30,000 or 300,000 rounds (AVX2 path), and
+    at 300,000 np.dot fell to 82 GFLOP/s in one sample beside our spinning threads.
   * OMP_PROC_BIND=true unless the user set OMP_PROC_BIND, OMP_PLACES or GOMP_CPU_AFFINITY, and
     only when Numba runs one thread per CPU of the process: each OpenMP worker then stays on a CPU
     of its own. Unbound, this machine's scheduler (a VM that packs runnable threads onto few

@@ -93,7 +93,7 @@ def interleaved(fns, repeats, max_attempts=3, busy_load=0.5, max_spread=0.15, ga
                 or (repeats >= 3 and any(v["spread"] > max_spread for v in out.values())))
         for v in out.values():
             v["busy"] = busy
-        if not busy:
+        if not busy or attempt == max_attempts:
             break
         spreads = ", ".join(f"{k} {v['spread']:.0%}" for k, v in out.items())
         log(f"    busy machine (other processes {other:.2f} cores, spreads {spreads}): "
