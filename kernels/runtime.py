@@ -87,7 +87,8 @@ def pinned(on=True):
     The OpenMP workers stay on the other CPUs, one each, so the scheduler cannot stack the master
     on a worker's CPU: measured 2026-11-30 on the AMD EPYC (Zen 4, 2 vCPUs, AVX-512),
     matmul_nt_fast 64x784x128 float32 called 100 times in a row, GFLOP/s after NumPy had run once:
-    40-45 unbound, 157-171 bound (np.dot: 135-161). The training engine, inference and
+    40-45 unbound (for seconds at a time), 121-173 bound (np.dot: 99-161 in the same runs).
+    The training engine, inference and
     `python -m profiling.bench_kernels` run inside it."""
     if MASTER_CPUS is None or not on:
         yield
