@@ -52,6 +52,7 @@ recompiled on first use; a digest of the package's sources is kept beside the ca
 import contextlib
 import hashlib
 import os
+import threading
 
 import numba  # noqa: E402
 
@@ -96,20 +97,30 @@ def pinned(on=True):
     # Numba re-reads its settings at every compilation and takes NUMBA_NUM_THREADS's default from
     # the calling thread's CPUs; bound to one, it would refuse to compile ("cannot set
     # NUMBA_NUM_THREADS to a different value once the threads have been launched"): name the
-    # launched count while bound.
-    ours = "NUMBA_NUM_THREADS" not in os.environ
-    if ours:
-        os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)
+    # launched count while any thread is bound (counted, so overlapping blocks in several threads
+    # keep it until the last one ends).
+    global _pinned_depth, _named_threads
+    with _pin_lock:
+        if _pinned_depth == 0:
+            _named_threads = "NUMBA_NUM_THREADS" not in os.environ
+            if _named_threads:
+                os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)
+        _pinned_depth += 1
     before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, MASTER_CPUS)
     try:
+        os.sched_setaffinity(0, MASTER_CPUS)
         yield
     finally:
         os.sched_setaffinity(0, before)
-        if ours:
-            os.environ.pop("NUMBA_NUM_THREADS", None)
+        with _pin_lock:
+            _pinned_depth -= 1
+            if _pinned_depth == 0 and _named_threads:
+                os.environ.pop("NUMBA_NUM_THREADS", None)
 
 
+_pin_lock = threading.Lock()
+_pinned_depth = 0
+_named_threads = False
 _checked = False
 
 

@@ -192,3 +192,30 @@ def test_every_kernel_file_is_at_most_about_300_lines():
 
 def test_backward_reads_output_is_the_one_rule():
     assert kernels.BACKWARD_FROM_OUTPUT == {"relu": False, "tanh": True, "sigmoid": True}
+
+
+def test_pinned_blocks_in_two_threads_keep_numba_able_to_compile_until_the_last_ends(monkeypatch):
+    import threading
+
+    import pytest
+    from kernels import runtime
+    if runtime.MASTER_CPUS is None:
+        pytest.skip("the OpenMP threads are not bound here (one CPU, or the user chose a binding)")
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    inside, leave, seen = threading.Event(), threading.Event(), []
+
+    def other():
+        with runtime.pinned():
+            inside.set()
+            leave.wait(10)
+            seen.append(os.environ.get("NUMBA_NUM_THREADS"))   # after the main thread's block ended
+
+    t = threading.Thread(target=other)
+    t.start()
+    assert inside.wait(10)
+    with runtime.pinned():
+        assert os.environ["NUMBA_NUM_THREADS"] == str(runtime.numba.config.NUMBA_NUM_THREADS)
+    leave.set()
+    t.join(10)
+    assert seen == [str(runtime.numba.config.NUMBA_NUM_THREADS)]
+    assert "NUMBA_NUM_THREADS" not in os.environ          # gone once the last block ended
