@@ -110,6 +110,18 @@ def test_bench_kernels_quick(tmp_path):
     assert {"cpu", "usable_cpus", "numpy_blas", "numba", "numba_num_threads"} <= set(machine)
 
 
+def test_bench_kernels_pins_the_calling_thread_only_while_timing_unless_told_not_to(tmp_path):
+    import os
+    before = sorted(os.sched_getaffinity(0))
+    for extra in ([], ["--no-pin"]):
+        assert bench_kernels.main(["--quick", "--quiet", "--kernels", "relu_forward", "--no-plot",
+                                   "--out-dir", str(tmp_path)] + extra) == 0
+        assert sorted(os.sched_getaffinity(0)) == before          # the CPUs are given back
+        machine = json.loads((tmp_path / "machine.json").read_text())["bench_kernels"]
+        assert machine["args"]["no_pin"] == bool(extra)
+        assert set(machine["kernels_openmp"]) == {"set_while_loading", "master_cpus"}
+
+
 def test_bench_kernels_rejects_unknown_kernel_filter(tmp_path):
     assert bench_kernels.main(["--quick", "--quiet", "--kernels", "no_such_kernel",
                                "--out-dir", str(tmp_path), "--no-plot"]) == 2
