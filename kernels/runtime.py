@@ -58,27 +58,26 @@ import numba  # noqa: E402
 
 _AFFINITY = hasattr(os, "sched_getaffinity")   # Linux
 _CPUS = os.sched_getaffinity(0) if _AFFINITY else set()
-_ADDED = {}                                    # what we put in the environment, only until the pool loads
+OPENMP_SETTINGS = {}        # what we put in the environment, only until the pool loads (benchmark records)
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    _ADDED["GOMP_SPINCOUNT"] = "3000"          # spin briefly between regions, then sleep
+    OPENMP_SETTINGS["GOMP_SPINCOUNT"] = "3000"  # spin briefly between regions, then sleep
 if (_AFFINITY and not any(k in os.environ for k in ("OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY"))
         and numba.config.NUMBA_NUM_THREADS == len(_CPUS) > 1):
-    _ADDED["OMP_PROC_BIND"] = "true"           # one OpenMP thread per CPU of the process
-os.environ.update(_ADDED)
+    OPENMP_SETTINGS["OMP_PROC_BIND"] = "true"   # one OpenMP thread per CPU of the process
+os.environ.update(OPENMP_SETTINGS)
 try:
     numba.get_num_threads()                    # loads the OpenMP runtime, which reads the settings now
     _bound = os.sched_getaffinity(0) if _AFFINITY else _CPUS   # libgomp may have bound this thread
 finally:
-    for _k in _ADDED:
+    for _k in OPENMP_SETTINGS:
         os.environ.pop(_k, None)
     if _AFFINITY:
         os.sched_setaffinity(0, _CPUS)         # ... so give it its CPUs back
-MASTER_CPUS = _bound if ("OMP_PROC_BIND" in _ADDED and numba.threading_layer() == "omp"
+MASTER_CPUS = _bound if ("OMP_PROC_BIND" in OPENMP_SETTINGS and numba.threading_layer() == "omp"
                          and _bound != _CPUS) else None
 """The CPU libgomp gave the parallel kernels' master thread ({0} on a 2-CPU machine), or None when
 the threads are not bound (the user chose a binding, fewer threads than CPUs, another threading
 layer): `pinned()` holds the calling thread there."""
-OPENMP_SETTINGS = dict(_ADDED)                 # what the OpenMP runtime was loaded with (benchmark records)
 
 
 @contextlib.contextmanager

@@ -267,8 +267,7 @@ def main(argv=None):
     pairs = pair_rows(rows)
     write_csv(os.path.join(a.out_dir, "kernel_pairs.csv"), pairs, PAIR_FIELDS)
     info = record_machine(a.out_dir, "bench_kernels", a, extra=None if a.quick else {
-        "numpy_matmul_1024_gflops": {d.name: blas_peak(d) for d in dtypes},
-        "master_thread_bound": runtime.MASTER_CPUS is not None and not a.no_pin})
+        "numpy_matmul_1024_gflops": {d.name: blas_peak(d) for d in dtypes}})
     if "numpy_matmul_1024_gflops" in info:
         print(f"NumPy matmul 1024^3: {info['numpy_matmul_1024_gflops']} GFLOP/s")
     print(f"wrote {csv_path} ({len(rows)} rows)")
