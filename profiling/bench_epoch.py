@@ -15,8 +15,11 @@ Implementations, all plain SGD (lr 0.01, no momentum) on the 784-128-64-10 ReLU 
     torch                 only when PyTorch is installed (never a dependency)
 Each is timed after one warm-up epoch (JIT compilation excluded). The contenders' epochs are
 interleaved, round by round in a rotating order, and the median and the minimum of --repeats rounds
-are written with the machine's load before and after; a measurement taken on a busy machine (load
-above 1 besides this process, or a spread above 15%) is repeated, and marked BUSY if it stays so.
+are written with the machine's load before and after. Rounds taken in a slow spell of the machine's
+threaded throughput (a probe product before or after the round below 80% of its best rate,
+profiling/timing.py ThreadProbe) are left out and made up by more rounds (spell_rounds counts
+them); a measurement taken on a busy machine (other processes using over half a core, a spread
+above 15%, or too few rounds outside spells) is repeated, and marked BUSY if it stays so.
 
 Cold / warm start: a fresh interpreter (subprocess) with NUMBA_CACHE_DIR set to an empty temporary
 directory imports the package, builds the net and trains one epoch, so the first call compiles
@@ -53,10 +56,11 @@ SIZES = [784, 128, 64, 10]
 LR = 0.01
 FIELDS = ["impl", "dtype", "n", "batch", "net", "epoch_s", "epoch_min_s", "images_per_s",
           "ratio_to_numpy", "paired_ratio_to_numpy", "gflops", "gemm_gflops", "fraction_of_gemm", "repeats", "spread",
-          "load_before", "load_after", "foreign_load", "attempts", "import_s",
+          "load_before", "load_after", "foreign_load", "attempts", "spell_rounds", "import_s",
           "first_epoch_s", "second_epoch_s", "process_s", "note"]
 SCALING_FIELDS = ["impl", "dtype", "net", "hidden", "batch", "n", "steps", "seconds", "min_seconds",
-                  "step_ms", "us_per_image", "ratio_to_numpy", "paired_ratio_to_numpy", "spread", "foreign_load", "busy"]
+                  "step_ms", "us_per_image", "ratio_to_numpy", "paired_ratio_to_numpy", "spread", "foreign_load", "spell_rounds",
+                  "busy"]
 
 
 # ------------------------------------------------------------------------------ runners
@@ -159,7 +163,7 @@ def bench_epochs(n, batch, dtypes, repeats, peers=True, quiet=False):
                 note.append(f"sklearn computes in {fns[impl]().coefs_[0].dtype}")
             if m["busy"]:
                 note.append(f"BUSY machine (other processes {m['foreign_load']:.2f} cores, "
-                            f"spread {m['spread']:.0%})")
+                            f"spread {m['spread']:.0%}, {m['spell_rounds']} rounds in a slow spell)")
             rows.append({"impl": impl, "dtype": np.dtype(dtype).name, "n": n, "batch": batch,
                          "net": "-".join(map(str, SIZES)), "epoch_s": m["median"], "epoch_min_s": m["min"],
                          "images_per_s": n / m["median"], "repeats": repeats,
@@ -167,7 +171,7 @@ def bench_epochs(n, batch, dtypes, repeats, peers=True, quiet=False):
                          "paired_ratio_to_numpy": paired_ratio(together, impl, "numpy") or "",
                          "spread": m["spread"], "load_before": m["load_before"],
                          "load_after": m["load_after"], "foreign_load": m["foreign_load"],
-                         "attempts": m["attempts"],
+                         "attempts": m["attempts"], "spell_rounds": m["spell_rounds"],
                          "gflops": epoch_flop(n) / m["median"] / 1e9, "gemm_gflops": gemm,
                          "fraction_of_gemm": epoch_flop(n) / m["median"] / 1e9 / gemm,
                          "note": "; ".join(note)})
@@ -276,7 +280,8 @@ def bench_scaling(kind, values, n, batch, dtype, repeats, quiet=False):
                    "hidden": h, "batch": b, "n": m, "steps": steps, "seconds": med,
                    "step_ms": med / steps * 1e3, "us_per_image": med / m * 1e6,
                    "min_seconds": res[impl]["min"], "spread": res[impl]["spread"],
-                   "foreign_load": res[impl]["foreign_load"], "busy": res[impl]["busy"]}
+                   "foreign_load": res[impl]["foreign_load"], "spell_rounds": res[impl]["spell_rounds"],
+                   "busy": res[impl]["busy"]}
             if impl == "numpy":
                 base = med
             rows.append(row)

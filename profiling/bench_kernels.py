@@ -34,7 +34,7 @@ from profiling.timing import interleaved_per_call
 
 FIELDS = ["net", "dtype", "batch", "op", "case", "kernel", "layer", "shape", "flop", "bytes",
           "kernel_us", "numpy_us", "kernel_gflops", "numpy_gflops", "kernel_gbs", "numpy_gbs",
-          "speedup_vs_numpy", "busy"]
+          "speedup_vs_numpy", "spell_rounds", "busy"]
 # In training the first layer never computes dX (the gradient of the images), so the kernels that
 # compute it run on layers 2.. only.
 SKIP_FIRST_LAYER = {"matmul_nt", "linear_backward", "linear_input_grad"}
@@ -110,7 +110,8 @@ def bench_case(case, kernels, dims, dtype, repeats, min_time, seed=0):
                      "bytes": rate.get("bytes", ""), "kernel_us": t * 1e6, "numpy_us": t_np * 1e6,
                      "kernel_gflops": rate.get("gflops", ""), "numpy_gflops": np_rate.get("gflops", ""),
                      "kernel_gbs": rate.get("gbs", ""), "numpy_gbs": np_rate.get("gbs", ""),
-                     "speedup_vs_numpy": t_np / t, "busy": res["numpy"]["busy"]})
+                     "speedup_vs_numpy": t_np / t, "spell_rounds": res["numpy"]["spell_rounds"],
+                     "busy": res["numpy"]["busy"]})
     return rows
 
 

@@ -198,6 +198,8 @@ def record_machine(out_dir, bench, args, extra=None):
                               "master_cpus": sorted(runtime.MASTER_CPUS or []) or None}
     info["env"] = {k: os.environ[k] for k in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "OPENBLAS_CORETYPE",
                                               "ATEN_CPU_CAPABILITY", "NUMBA_NUM_THREADS") if k in os.environ}
+    from profiling.timing import PROBE  # the best threaded rate this run saw (slow-spell yardstick)
+    info["probe_best_gflops"] = PROBE.best or None
     info.update(extra or {})
     info["args"] = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     data[bench] = info

@@ -1,6 +1,7 @@
 """Timing contenders side by side on a shared machine: interleaved rounds with a pause between
-calls, median and minimum, the CPU time other processes took meanwhile, and repeats of a
-measurement taken while the machine was busy."""
+calls, median and minimum, the CPU time other processes took meanwhile, rounds taken in a slow
+spell of the machine's threaded throughput left out (ThreadProbe), and repeats of a measurement
+taken while the machine was busy."""
 import os
 import time
 
@@ -29,6 +30,47 @@ def _busy_jiffies():
     return busy, int(own[11]) + int(own[12])           # utime + stime, all threads
 
 
+SPELL_FRACTION = 0.8
+"""A round counts as taken in a slow spell when the probe before or after it ran below this
+fraction of the best probe rate this process has seen (ThreadProbe)."""
+
+
+class ThreadProbe:
+    """The machine's threaded throughput right now, in GFLOP/s: a fixed float32 product (64x784 @
+    784x128, np.dot on all of OpenBLAS's threads, 128 calls, about 10 ms).
+
+    Why: this VM has spells of seconds to a minute in which work split over both vCPUs runs at
+    one vCPU's rate, while one thread alone runs at its usual speed. On the AMD EPYC (Zen 4,
+    AVX-512) the probe reads about 155 GFLOP/s outside such a spell and about 100 inside it; in
+    the spells NumPy's epoch took 2x its time and the kernels' 1.45x (scratch measurement,
+    profiling/README.md), so a round taken in one measures the spell, not the code. The best rate
+    seen (`best`, kept for the whole process) is the yardstick."""
+
+    def __init__(self, calls=128):
+        self.calls, self.best = calls, 0.0
+        self._a = self._b = self._c = None
+
+    def __call__(self):
+        if self._a is None:
+            rng = np.random.default_rng(0)
+            self._a = rng.random((64, 784), dtype=np.float32)
+            self._b = rng.random((784, 128), dtype=np.float32)
+            self._c = np.empty((64, 128), np.float32)
+            np.dot(self._a, self._b, out=self._c)
+        t0 = time.perf_counter()
+        for _ in range(self.calls):
+            np.dot(self._a, self._b, out=self._c)
+        rate = 2 * 64 * 784 * 128 * self.calls / max(time.perf_counter() - t0, 1e-9) / 1e9
+        self.best = max(self.best, rate)
+        return rate
+
+    def in_spell(self, rate):
+        return rate < SPELL_FRACTION * self.best
+
+
+PROBE = ThreadProbe()
+
+
 class ForeignLoad:
     """Cores' worth of CPU time that other processes (and the hypervisor's steal) used between
     start() and stop(): this process's own threads are not counted, so a benchmark running on
@@ -51,53 +93,80 @@ class ForeignLoad:
         return max(ticks, 0) / os.sysconf("SC_CLK_TCK") / max(elapsed, 1e-9)
 
 
-def interleaved(fns, repeats, max_attempts=3, busy_load=0.5, max_spread=0.15, gap=GAP_S, quiet=True):
-    """Time several zero-argument callables side by side: one warm-up call each (compilation
-    excluded), then `repeats` rounds that call each once, in an order that rotates every round,
-    so a slow spell of the shared machine hits every contender alike; a pause of `gap` seconds
-    before every call lets the previous contender's thread pool go idle (GAP_S).
+def _rounds(fns, repeats, gap, probe, max_rounds):
+    """Rotating rounds until `repeats` of them lie outside slow spells (judged by `probe` before
+    and after each round against its best rate) or `max_rounds` ran: (times per name, one flag
+    per round saying it was clean), the flags judged against the best rate seen by the end."""
+    names = list(fns)
+    times = {k: [] for k in names}
+    rates = [probe()] if probe else []
+    for r in range(max_rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for k in order:
+            if gap > 0:
+                time.sleep(gap)
+            t0 = time.perf_counter()
+            fns[k]()
+            times[k].append(time.perf_counter() - t0)
+        if probe:
+            rates.append(probe())
+        clean = [not probe or not (probe.in_spell(rates[i]) or probe.in_spell(rates[i + 1]))
+                 for i in range(r + 1)]
+        if sum(clean) >= repeats:
+            break
+    return times, clean
 
-    Returns {name: {"median", "min", "times" (per round, in round order), "spread", "load_before",
-    "load_after", "foreign_load", "attempts", "busy"}}. A measurement taken while the machine was
-    busy (other processes used more than `busy_load` cores on average while it ran, see
-    ForeignLoad, or any contender's (max - min) / median is above `max_spread`) is repeated, up to
-    `max_attempts` times; if it stays busy the last one is kept with busy=True, and the caller
-    writes that down rather than a clean figure. load_before / load_after are the 1-minute load
-    averages, for the record.
+
+def interleaved(fns, repeats, max_attempts=3, busy_load=0.5, max_spread=0.15, gap=GAP_S, quiet=True,
+                probe=PROBE, max_rounds=None):
+    """Time several zero-argument callables side by side: one warm-up call each (compilation
+    excluded), then rounds that call each once, in an order that rotates every round, so a slow
+    spell of the shared machine hits every contender alike; a pause of `gap` seconds before every
+    call lets the previous contender's thread pool go idle (GAP_S).
+
+    `probe` (a ThreadProbe, or None for no probing) runs before the first round and after each:
+    a round with a probe in a slow spell on either side is left out, and rounds go on until
+    `repeats` clean ones were timed or `max_rounds` (default 3 x repeats) ran.
+
+    Returns {name: {"median", "min", "times" (of the kept rounds, in round order), "spread",
+    "load_before", "load_after", "foreign_load", "attempts", "spell_rounds" (rounds left out),
+    "busy"}}. A measurement taken while the machine was busy (other processes used more than
+    `busy_load` cores on average while it ran, see ForeignLoad; any contender's (max - min) /
+    median above `max_spread`; or fewer than `repeats` clean rounds, in which case every round is
+    kept) is repeated, up to `max_attempts` times; if it stays busy the last one is kept with
+    busy=True, and the caller writes that down rather than a clean figure. load_before /
+    load_after are the 1-minute load averages, for the record.
     """
     names = list(fns)
+    repeats = max(repeats, 1)
     for f in fns.values():
         f()
     for attempt in range(1, max_attempts + 1):
         load_before = os.getloadavg()[0]
         foreign = ForeignLoad().start()
-        times = {k: [] for k in names}
-        for r in range(max(repeats, 1)):
-            order = names[r % len(names):] + names[:r % len(names)]
-            for k in order:
-                if gap > 0:
-                    time.sleep(gap)
-                t0 = time.perf_counter()
-                fns[k]()
-                times[k].append(time.perf_counter() - t0)
+        times, clean = _rounds(fns, repeats, gap, probe, max_rounds or 3 * repeats)
         other = foreign.stop()
         load_after = os.getloadavg()[0]
+        in_spell = sum(clean) < repeats
+        keep = [True] * len(clean) if in_spell else clean
         out = {}
         for k in names:
-            med = float(np.median(times[k]))
-            out[k] = {"median": med, "min": float(min(times[k])), "times": list(times[k]),
-                      "spread": (max(times[k]) - min(times[k])) / med if med > 0 else 0.0,
+            kept = [t for t, c in zip(times[k], keep) if c]
+            med = float(np.median(kept))
+            out[k] = {"median": med, "min": float(min(kept)), "times": kept,
+                      "spread": (max(kept) - min(kept)) / med if med > 0 else 0.0,
                       "load_before": load_before, "load_after": load_after,
-                      "foreign_load": other, "attempts": attempt}
-        busy = (other > busy_load
+                      "foreign_load": other, "attempts": attempt,
+                      "spell_rounds": len(clean) - sum(clean)}
+        busy = (other > busy_load or in_spell
                 or (repeats >= 3 and any(v["spread"] > max_spread for v in out.values())))
         for v in out.values():
             v["busy"] = busy
         if not busy or attempt == max_attempts:
             break
         spreads = ", ".join(f"{k} {v['spread']:.0%}" for k, v in out.items())
-        log(f"    busy machine (other processes {other:.2f} cores, spreads {spreads}): "
-            "measuring again", quiet)
+        log(f"    busy machine (other processes {other:.2f} cores, spreads {spreads}, "
+            f"{len(clean) - sum(clean)} of {len(clean)} rounds in a slow spell): measuring again", quiet)
     return out
 
 
@@ -129,7 +198,8 @@ def interleaved_per_call(fns, repeats, min_time, gap=GAP_S, quiet=True):
     back-to-back calls lasting at least `min_time` (so a kernel is timed as a training loop calls
     it, and short kernels are not lost in the timer's resolution).
 
-    Returns {name: {"median", "min" (per call), "busy", "number" (calls per sample)}}."""
+    Returns {name: {"median", "min" (per call), "busy", "spell_rounds", "number" (calls per
+    sample)}}."""
     numbers = {k: calls_per_sample(f, min_time) for k, f in fns.items()}
 
     def batch(f, n):
@@ -141,4 +211,5 @@ def interleaved_per_call(fns, repeats, min_time, gap=GAP_S, quiet=True):
     res = interleaved({k: batch(f, numbers[k]) for k, f in fns.items()}, repeats, max_attempts=2,
                       gap=gap, quiet=quiet)
     return {k: {"median": v["median"] / numbers[k], "min": v["min"] / numbers[k],
-                "busy": v["busy"], "number": numbers[k]} for k, v in res.items()}
+                "busy": v["busy"], "spell_rounds": v["spell_rounds"], "number": numbers[k]}
+            for k, v in res.items()}

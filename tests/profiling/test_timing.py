@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from profiling.timing import ForeignLoad, interleaved, paired_ratio
+from profiling.timing import SPELL_FRACTION, ForeignLoad, ThreadProbe, interleaved, paired_ratio
 
 
 def test_paired_ratio_is_the_median_of_per_round_ratios():
@@ -42,9 +42,57 @@ def test_foreign_load_counts_other_processes_not_this_one():
 def test_interleaved_returns_each_rounds_times_in_order():
     calls = []
     res = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3,
-                      max_attempts=1, gap=0.0)
+                      max_attempts=1, gap=0.0, probe=None)
     assert calls[:2] == ["a", "b"]                  # warm-up, then rounds in rotating order
     assert calls[2:] == ["a", "b", "b", "a", "a", "b"]
     for v in res.values():
         assert len(v["times"]) == 3 and v["median"] == sorted(v["times"])[1]
         assert v["foreign_load"] >= 0.0
+
+
+class FakeProbe(ThreadProbe):
+    """A probe that reads the given rates in turn (the real one times np.dot)."""
+
+    def __init__(self, rates):
+        super().__init__()
+        self.rates = list(rates)
+
+    def __call__(self):
+        rate = self.rates.pop(0)
+        self.best = max(self.best, rate)
+        return rate
+
+
+def test_rounds_in_a_slow_spell_are_left_out_and_made_up():
+    # probes around rounds 1..5: 100 | 100 | 50 | 100 | 100 | 100 -> rounds 2 and 3 touch the spell
+    probe = FakeProbe([100, 100, 50, 100, 100, 100])
+    seen = []
+    res = interleaved({"a": lambda: seen.append(len(seen))}, repeats=3, max_attempts=1, gap=0.0, probe=probe,
+                      max_spread=float("inf"))              # busy here only through the probe
+    assert len(seen) == 1 + 5                          # warm-up, then 5 rounds for 3 clean ones
+    v = res["a"]
+    assert v["spell_rounds"] == 2 and not v["busy"] and len(v["times"]) == 3
+    assert probe.rates == []                            # one probe before the rounds, one after each
+
+
+def test_a_spell_that_lasts_keeps_every_round_and_says_busy():
+    probe = FakeProbe([100] + [40] * 20)                # everything after the first probe is slow
+    res = interleaved({"a": lambda: None, "b": lambda: None}, repeats=2, max_attempts=1, gap=0.0,
+                      probe=probe, max_rounds=4, max_spread=float("inf"))
+    for v in res.values():
+        assert v["busy"] and v["spell_rounds"] == 4 and len(v["times"]) == 4
+
+
+def test_spells_are_judged_against_the_best_rate_seen_by_the_end():
+    # the first rounds look clean against 60 until a probe reads 100: then they were in a spell
+    probe = FakeProbe([60, 60, 60, 100, 100, 100, 100])
+    res = interleaved({"a": lambda: None}, repeats=3, max_attempts=1, gap=0.0, probe=probe, max_rounds=6,
+                      max_spread=float("inf"))
+    assert res["a"]["spell_rounds"] == 3 and not res["a"]["busy"]
+
+
+def test_thread_probe_reads_a_rate_and_keeps_the_best():
+    probe = ThreadProbe(calls=4)
+    rates = [probe() for _ in range(3)]
+    assert all(r > 0 for r in rates) and probe.best == max(rates)
+    assert probe.in_spell(probe.best * SPELL_FRACTION * 0.99) and not probe.in_spell(probe.best)
