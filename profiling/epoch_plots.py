@@ -69,6 +69,11 @@ def plot_scaling(batch_rows, width_rows, path, impls=("kernels train_epoch", "nu
             axes[0, ci].plot(xs, [r[ykey] for r in sel], marker="o", color=f"C{j}", label=impl)
             if impl != "numpy":
                 axes[1, ci].plot(xs, [1 / r["ratio_to_numpy"] for r in sel], marker="o", color=f"C{j}", label=impl)
+                busy = [r for r in sel if str(r.get("busy")) == "True"]
+                if busy:                          # still busy after every attempt: not a clean figure
+                    axes[1, ci].scatter([r[key] for r in busy], [1 / r["ratio_to_numpy"] for r in busy],
+                                        s=120, facecolors="none", edgecolors="C3", linewidths=1.5, zorder=3,
+                                        label="BUSY (not a clean figure)")
         axes[0, ci].set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel,
                         title=f"training time vs {key} ({rows[0]['dtype']}"
                               + (f", batch {rows[0]['batch']})" if key == "hidden" else ")"))

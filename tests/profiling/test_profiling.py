@@ -235,3 +235,23 @@ def test_simd_summary_counts_packed_scalar_and_fma():
     assert (s["packed_ymm"], s["packed_zmm"], s["packed_xmm"]) == (1, 1, 1)
     assert s["max_lanes"] == 16 and s["vectorised"] and s["calls"] == {"expf": 1}
     assert not simd_summary("\tvmulss\t%xmm0, %xmm1, %xmm1")["vectorised"]
+
+
+def test_scaling_plot_circles_busy_measurements(tmp_path, monkeypatch):
+    from profiling import epoch_plots
+    seen = []
+    import matplotlib.axes
+    real = matplotlib.axes.Axes.scatter
+
+    def scatter(self, x, y, *args, **kwargs):
+        seen.append((list(x), kwargs.get("label")))
+        return real(self, x, y, *args, **kwargs)
+    monkeypatch.setattr(matplotlib.axes.Axes, "scatter", scatter)
+
+    def rows(key, busy_at):
+        return [{"impl": impl, "dtype": "float32", "batch": 64, key: v, "us_per_image": 1.0, "step_ms": 1.0,
+                 "ratio_to_numpy": 0.5 if impl != "numpy" else 1.0, "busy": str(v == busy_at and impl != "numpy")}
+                for impl in ("kernels train_epoch", "numpy") for v in (32, 64, 128)]
+    epoch_plots.plot_scaling(rows("batch", 64), rows("hidden", None), str(tmp_path / "s.png"))
+    assert (tmp_path / "s.png").exists()
+    assert [x for x, label in seen if label and label.startswith("BUSY")] == [[64]]   # only the busy point
