@@ -91,16 +91,9 @@ def _fma_rows(acc, C, Bt, a0, a1, a2, a3, a4, a5, a6, a7):
             acc[7 * C + c] += a7 * b
 
 
-@njit(inline="always")
+@njit(**_FLAGS)
 def _store_tile(acc, C, out, i, i1, js, j0, j1):
-    """out[i + r, js + c] = acc[C r + c] for rows < i1 and columns in [j0, j1).
-
-    Inlined (Numba IR) into the tile loops: compiled on its own, LLVM left it a call with some 20
-    arguments after every tile, which costs most where the sum is short (the batch of 64 in a
-    weight gradient: 64 steps per tile on AVX2). Measured 2026-11-30 on the AMD EPYC (Zen 4), two
-    threads, alternating processes, GFLOP/s: A.T @ B at 64x128 by 64x784 on the AVX2 path 109-127
-    -> 136-152 (np.dot 125-147), A @ B at 64x784 @ 784x128 141-175 -> 169-193; on AVX-512 no
-    change beyond the noise (the same inner loop, twice the work per tile)."""
+    """out[i + r, js + c] = acc[C r + c] for rows < i1 and columns in [j0, j1)."""
     if i + TILE_ROWS <= i1 and j0 == js and js + C <= j1:             # a whole tile
         for r in range(TILE_ROWS):
             o = out[i + r, js:js + C]
