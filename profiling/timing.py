@@ -51,6 +51,12 @@ class ThreadProbe:
         self._a = self._b = self._c = None
 
     def __call__(self):
+        """Measure the rate now (`measure`) and keep the best one seen."""
+        rate = self.measure()
+        self.best = max(self.best, rate)
+        return rate
+
+    def measure(self):
         if self._a is None:
             rng = np.random.default_rng(0)
             self._a = rng.random((64, 784), dtype=np.float32)
@@ -60,9 +66,7 @@ class ThreadProbe:
         t0 = time.perf_counter()
         for _ in range(self.calls):
             np.dot(self._a, self._b, out=self._c)
-        rate = 2 * 64 * 784 * 128 * self.calls / max(time.perf_counter() - t0, 1e-9) / 1e9
-        self.best = max(self.best, rate)
-        return rate
+        return 2 * 64 * 784 * 128 * self.calls / max(time.perf_counter() - t0, 1e-9) / 1e9
 
     def in_spell(self, rate):
         return rate < SPELL_FRACTION * self.best
@@ -110,8 +114,9 @@ def _rounds(fns, repeats, gap, probe, max_rounds):
             times[k].append(time.perf_counter() - t0)
         if probe:
             rates.append(probe())
-        clean = [not probe or not (probe.in_spell(rates[i]) or probe.in_spell(rates[i + 1]))
-                 for i in range(r + 1)]
+            clean = [not (probe.in_spell(a) or probe.in_spell(b)) for a, b in zip(rates, rates[1:])]
+        else:
+            clean = [True] * (r + 1)
         if sum(clean) >= repeats:
             break
     return times, clean
@@ -147,8 +152,8 @@ def interleaved(fns, repeats, max_attempts=3, busy_load=0.5, max_spread=0.15, ga
         times, clean = _rounds(fns, repeats, gap, probe, max_rounds or 3 * repeats)
         other = foreign.stop()
         load_after = os.getloadavg()[0]
-        in_spell = sum(clean) < repeats
-        keep = [True] * len(clean) if in_spell else clean
+        too_few_clean = sum(clean) < repeats
+        keep = [True] * len(clean) if too_few_clean else clean
         out = {}
         for k in names:
             kept = [t for t, c in zip(times[k], keep) if c]
@@ -158,7 +163,7 @@ def interleaved(fns, repeats, max_attempts=3, busy_load=0.5, max_spread=0.15, ga
                       "load_before": load_before, "load_after": load_after,
                       "foreign_load": other, "attempts": attempt,
                       "spell_rounds": len(clean) - sum(clean)}
-        busy = (other > busy_load or in_spell
+        busy = (other > busy_load or too_few_clean
                 or (repeats >= 3 and any(v["spread"] > max_spread for v in out.values())))
         for v in out.values():
             v["busy"] = busy
