@@ -91,15 +91,27 @@ def _fma_rows(acc, C, Bt, a0, a1, a2, a3, a4, a5, a6, a7):
             acc[7 * C + c] += a7 * b
 
 
+@njit(inline="always")
+def _whole(i, i1, js, j0, j1, C):
+    """Whether the tile at rows i.., columns js.. is stored whole: all TILE_ROWS rows are below
+    i1 and its C columns are exactly j0..j1-1 or within them."""
+    return i + TILE_ROWS <= i1 and j0 == js and js + C <= j1
+
+
+@njit(inline="always")
+def _edge_copy(acc, dtype):
+    """A copy of the tile in a second stack array, for the ragged-edge store: passed to a call,
+    the tile itself would be kept in memory instead of registers around every store."""
+    edge = _tile(dtype)
+    for c in range(TILE_ACC):
+        edge[c] = acc[c]
+    return edge
+
+
 @njit(**_FLAGS)
-def _store_tile(acc, C, out, i, i1, js, j0, j1):
-    """out[i + r, js + c] = acc[C r + c] for rows < i1 and columns in [j0, j1)."""
-    if i + TILE_ROWS <= i1 and j0 == js and js + C <= j1:             # a whole tile
-        for r in range(TILE_ROWS):
-            o = out[i + r, js:js + C]
-            for c in range(C):
-                o[c] = acc[C * r + c]
-        return
+def _store_edge(acc, C, out, i, i1, js, j0, j1):
+    """out[i + r, js + c] = acc[C r + c] for the rows < i1 and the columns in [j0, j1) only: a
+    tile on a ragged edge (a whole tile is stored in place by the tile loops)."""
     for r in range(TILE_ROWS):
         if i + r < i1:
             for c in range(C):
@@ -131,7 +143,12 @@ def _nn_tiles(A, B, bj, out, i0, i1, js, j0, j1):
         for t in range(K):
             _fma_rows(acc, C, B[t, bj:bj + C], A[r0, t], A[r1, t], A[r2, t], A[r3, t],
                       A[r4, t], A[r5, t], A[r6, t], A[r7, t])
-        _store_tile(acc, C, out, i, i1, js, j0, j1)
+        if _whole(i, i1, js, j0, j1, C):   # stored here, straight from the registers
+            for r in range(TILE_ROWS):
+                for c in range(C):
+                    out[i + r, js + c] = acc[C * r + c]
+        else:
+            _store_edge(_edge_copy(acc, A.dtype), C, out, i, i1, js, j0, j1)
 
 
 @njit(**_FLAGS)
@@ -149,7 +166,12 @@ def _tn_tiles(A, ia, B, bj, out, i0, i1, js, j0, j1):
         for t in range(N):
             _fma_rows(acc, C, B[t, bj:bj + C], A[t, r0], A[t, r1], A[t, r2], A[t, r3],
                       A[t, r4], A[t, r5], A[t, r6], A[t, r7])
-        _store_tile(acc, C, out, i, i1, js, j0, j1)
+        if _whole(i, i1, js, j0, j1, C):   # stored here, straight from the registers
+            for r in range(TILE_ROWS):
+                for c in range(C):
+                    out[i + r, js + c] = acc[C * r + c]
+        else:
+            _store_edge(_edge_copy(acc, A.dtype), C, out, i, i1, js, j0, j1)
 
 
 @njit(**_FLAGS)
