@@ -23,8 +23,10 @@ PANEL = max(16, *TILE_COLS.values())   # columns (A @ B) or rows (A.T @ B, A @ B
 ROW_PANEL = 64                 # rows of out per task for A.T @ B once there are two such panels:
                                # a task reuses each panel of B over more row tiles
 SHORT_SUM = 128                # A @ B.T with fewer terms per sum goes through the tile kernel
-PARALLEL_MIN_FLOP = 1 << 21    # 2 MFLOP (~60 us on one core): smaller products stay on one thread,
-                               # which beats two once the data moving between cores is counted
+PARALLEL_MIN_FLOP = 1 << 20    # 1 MFLOP (~10 us on one core): smaller products stay on one thread,
+                               # which beats two once the data moving between cores is counted;
+                               # a 64x128x64 layer (1 MFLOP) gains from two: weight gradient
+                               # 10-11 us against 14-16 us (profiling/README.md)
 _FLAGS = FAST
 
 

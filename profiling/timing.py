@@ -4,6 +4,7 @@ spell of the machine's threaded throughput left out (ThreadProbe), and repeats o
 taken while the machine was busy."""
 import os
 import time
+from collections import namedtuple
 
 import numpy as np
 
@@ -34,27 +35,61 @@ SPELL_FRACTION = 0.8
 """A round counts as taken in a slow spell when the probe before or after it ran below this
 fraction of the best probe rate this process has seen (ThreadProbe)."""
 
+MIN_THREAD_GAIN = 1.25
+"""... or when the probe's threads, on separate cores, gained less than this over one thread. On
+the AMD EPYC (Zen 4, 2 vCPUs) 20 probes a second apart read 1.52-1.76x outside a spell and
+0.96-1.04x inside one (one at 1.30, at the edge of a spell), 2026-12-01. Unlike the best rate,
+this needs no history: a process that starts inside a spell sees it from its first probe."""
+
+Reading = namedtuple("Reading", "rate gain")
+"""One probe: GFLOP/s on all of OpenBLAS's threads, and that over the rate on one thread (None
+where the gain says nothing: one thread, or threads sharing a core)."""
+
+
+def _separate_cores():
+    """Whether every CPU this process may run on is a core of its own (no hyperthread sibling):
+    only then should a second thread nearly double the rate. False where it cannot be read."""
+    try:
+        cpus = os.sched_getaffinity(0)
+        for c in cpus:
+            path = f"/sys/devices/system/cpu/cpu{c}/topology/thread_siblings_list"
+            with open(path) as f:
+                if any(ch in f.read() for ch in ",-"):
+                    return False
+    except (OSError, AttributeError):
+        return False
+    return len(cpus) > 1
+
 
 class ThreadProbe:
-    """The machine's threaded throughput right now, in GFLOP/s: a fixed float32 product (64x784 @
-    784x128, np.dot on all of OpenBLAS's threads, 128 calls, about 10 ms).
+    """The machine's threaded throughput right now: a fixed float32 product (64x784 @ 784x128,
+    np.dot on all of OpenBLAS's threads, 128 calls, about 10 ms), and the same on one thread (64
+    calls, about 6 ms) for the gain.
 
     Why: this VM has spells of seconds to a minute in which work split over both vCPUs runs at
     one vCPU's rate, while one thread alone runs at its usual speed. On the AMD EPYC (Zen 4,
-    AVX-512) the probe reads about 155 GFLOP/s outside such a spell and about 100 inside it; in
+    AVX-512) the probe reads about 145-155 GFLOP/s outside such a spell and 88-103 inside it; in
     the spells NumPy's epoch took 2x its time and the kernels' 1.45x (scratch measurement,
-    profiling/README.md), so a round taken in one measures the spell, not the code. The best rate
-    seen (`best`, kept for the whole process) is the yardstick."""
+    profiling/README.md), so a round taken in one measures the spell, not the code. A reading is
+    in a spell when its rate is below SPELL_FRACTION of the best seen (`best`, kept for the whole
+    process) or its gain over one thread below MIN_THREAD_GAIN."""
 
     def __init__(self, calls=128):
         self.calls, self.best = calls, 0.0
         self._a = self._b = self._c = None
+        self._one_thread = None          # a threadpoolctl controller, where the gain is read
 
     def __call__(self):
-        """Measure the rate now (`measure`) and keep the best one seen."""
-        rate = self.measure()
-        self.best = max(self.best, rate)
-        return rate
+        """Measure now (`measure`) and keep the best rate seen."""
+        reading = self.measure()
+        self.best = max(self.best, reading.rate)
+        return reading
+
+    def _rate(self, calls):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            np.dot(self._a, self._b, out=self._c)
+        return 2 * 64 * 784 * 128 * calls / max(time.perf_counter() - t0, 1e-9) / 1e9
 
     def measure(self):
         if self._a is None:
@@ -63,13 +98,20 @@ class ThreadProbe:
             self._b = rng.random((784, 128), dtype=np.float32)
             self._c = np.empty((64, 128), np.float32)
             np.dot(self._a, self._b, out=self._c)
-        t0 = time.perf_counter()
-        for _ in range(self.calls):
-            np.dot(self._a, self._b, out=self._c)
-        return 2 * 64 * 784 * 128 * self.calls / max(time.perf_counter() - t0, 1e-9) / 1e9
+            from threadpoolctl import ThreadpoolController
+            blas = ThreadpoolController().select(user_api="blas")
+            if _separate_cores() and blas.lib_controllers and blas.info()[0]["num_threads"] > 1:
+                self._one_thread = blas
+        rate = self._rate(self.calls)
+        if self._one_thread is None:
+            return Reading(rate, None)
+        with self._one_thread.limit(limits=1):
+            one = self._rate(max(self.calls // 2, 1))
+        return Reading(rate, rate / one)
 
-    def in_spell(self, rate):
-        return rate < SPELL_FRACTION * self.best
+    def in_spell(self, reading):
+        return reading.rate < SPELL_FRACTION * self.best or (
+            reading.gain is not None and reading.gain < MIN_THREAD_GAIN)
 
 
 PROBE = ThreadProbe()
@@ -98,8 +140,8 @@ class ForeignLoad:
 
 
 def _rounds(fns, repeats, gap, probe, max_rounds):
-    """Rotating rounds until `repeats` of them lie outside slow spells (judged by `probe` before
-    and after each round against its best rate) or `max_rounds` ran: (times per name, one flag
+    """Rotating rounds until `repeats` of them lie outside slow spells (judged by `probe`'s
+    readings before and after each round) or `max_rounds` ran: (times per name, one flag
     per round saying it was clean), the flags judged against the best rate seen by the end."""
     names = list(fns)
     times = {k: [] for k in names}

@@ -24,7 +24,8 @@ runtime.ensure_fresh_cache()
 
 DTYPES = [np.float32, np.float64]
 # (N, K, M) of out = A @ B with A (N,K), B (K,M): every edge case plus the network's layers;
-# 64x784x128 and 65x333x50 are big enough (2 MFLOP) to be split over threads, the latter ragged.
+# 64x128x64, 64x784x128, 33x300x70 and 65x333x50 are big enough (1 MFLOP) to be split over
+# threads, the last two ragged.
 SHAPES = [(1, 1, 1), (1, 784, 128), (3, 7, 5), (5, 3, 16), (7, 33, 17), (65, 33, 47),
           (64, 64, 10), (64, 128, 64), (64, 784, 128), (33, 300, 70), (65, 333, 50)]
 IDS = ["x".join(map(str, s)) for s in SHAPES]

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from profiling.timing import SPELL_FRACTION, ForeignLoad, ThreadProbe, interleaved, paired_ratio
+from profiling.timing import (MIN_THREAD_GAIN, SPELL_FRACTION, ForeignLoad, Reading, ThreadProbe,
+                              interleaved, paired_ratio)
 
 
 def test_paired_ratio_is_the_median_of_per_round_ratios():
@@ -51,14 +52,16 @@ def test_interleaved_returns_each_rounds_times_in_order():
 
 
 class FakeProbe(ThreadProbe):
-    """A probe that reads the given rates in turn (the real one times np.dot)."""
+    """A probe that reads the given rates (and gains, for (rate, gain) pairs) in turn; the real
+    one times np.dot."""
 
     def __init__(self, rates):
         super().__init__()
         self.rates = list(rates)
 
     def measure(self):
-        return self.rates.pop(0)
+        r = self.rates.pop(0)
+        return Reading(*r) if isinstance(r, tuple) else Reading(r, None)
 
 
 def test_rounds_in_a_slow_spell_are_left_out_and_made_up():
@@ -66,7 +69,7 @@ def test_rounds_in_a_slow_spell_are_left_out_and_made_up():
     probe = FakeProbe([100, 100, 50, 100, 100, 100])
     seen = []
     res = interleaved({"a": lambda: seen.append(len(seen))}, repeats=3, max_attempts=1, gap=0.0, probe=probe,
-                      max_spread=float("inf"))              # busy here only through the probe
+                      max_spread=float("inf"), busy_load=float("inf"))  # busy only through the probe
     assert len(seen) == 1 + 5                          # warm-up, then 5 rounds for 3 clean ones
     v = res["a"]
     assert v["spell_rounds"] == 2 and not v["busy"] and len(v["times"]) == 3
@@ -76,7 +79,7 @@ def test_rounds_in_a_slow_spell_are_left_out_and_made_up():
 def test_a_spell_that_lasts_keeps_every_round_and_says_busy():
     probe = FakeProbe([100] + [40] * 20)                # everything after the first probe is slow
     res = interleaved({"a": lambda: None, "b": lambda: None}, repeats=2, max_attempts=1, gap=0.0,
-                      probe=probe, max_rounds=4, max_spread=float("inf"))
+                      probe=probe, max_rounds=4, max_spread=float("inf"), busy_load=float("inf"))
     for v in res.values():
         assert v["busy"] and v["spell_rounds"] == 4 and len(v["times"]) == 4
 
@@ -85,12 +88,25 @@ def test_spells_are_judged_against_the_best_rate_seen_by_the_end():
     # the first rounds look clean against 60 until a probe reads 100: then they were in a spell
     probe = FakeProbe([60, 60, 60, 100, 100, 100, 100])
     res = interleaved({"a": lambda: None}, repeats=3, max_attempts=1, gap=0.0, probe=probe, max_rounds=6,
-                      max_spread=float("inf"))
+                      max_spread=float("inf"), busy_load=float("inf"))
     assert res["a"]["spell_rounds"] == 3 and not res["a"]["busy"]
+
+
+def test_a_spell_from_the_start_is_seen_by_the_gain_over_one_thread():
+    # every rate alike, so the best rate cannot tell; two threads gaining nothing over one can
+    ok, slow = 1.6, MIN_THREAD_GAIN * 0.8
+    probe = FakeProbe([(100, slow), (100, slow), (100, ok), (100, ok), (100, ok), (100, ok)])
+    res = interleaved({"a": lambda: None}, repeats=3, max_attempts=1, gap=0.0, probe=probe, max_rounds=6,
+                      max_spread=float("inf"), busy_load=float("inf"))
+    assert res["a"]["spell_rounds"] == 2 and not res["a"]["busy"]
 
 
 def test_thread_probe_reads_a_rate_and_keeps_the_best():
     probe = ThreadProbe(calls=4)
-    rates = [probe() for _ in range(3)]
-    assert all(r > 0 for r in rates) and probe.best == max(rates)
-    assert probe.in_spell(probe.best * SPELL_FRACTION * 0.99) and not probe.in_spell(probe.best)
+    readings = [probe() for _ in range(3)]
+    assert all(r.rate > 0 for r in readings) and probe.best == max(r.rate for r in readings)
+    assert all(r.gain is None or r.gain > 0 for r in readings)
+    assert probe.in_spell(Reading(probe.best * SPELL_FRACTION * 0.99, None))
+    assert not probe.in_spell(Reading(probe.best, None))
+    assert probe.in_spell(Reading(probe.best, MIN_THREAD_GAIN * 0.99))
+    assert not probe.in_spell(Reading(probe.best, MIN_THREAD_GAIN * 1.01))
