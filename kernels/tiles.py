@@ -144,9 +144,9 @@ def _nn_tiles(A, B, bj, out, i0, i1, js, j0, j1):
             _fma_rows(acc, C, B[t, bj:bj + C], A[r0, t], A[r1, t], A[r2, t], A[r3, t],
                       A[r4, t], A[r5, t], A[r6, t], A[r7, t])
         if _whole(i, i1, js, j0, j1, C):   # stored here, straight from the registers
-            for r in range(TILE_ROWS):
-                for c in range(C):
-                    out[i + r, js + c] = acc[C * r + c]
+            for r in range(TILE_ROWS):     # (unsigned indices: no negative-index wraparound,
+                for c in range(C):         # so LLVM sees a row's C outputs as adjacent)
+                    out[np.uint64(i + r), np.uint64(js + c)] = acc[C * r + c]
         else:
             _store_edge(_edge_copy(acc, A.dtype), C, out, i, i1, js, j0, j1)
 
@@ -167,9 +167,9 @@ def _tn_tiles(A, ia, B, bj, out, i0, i1, js, j0, j1):
             _fma_rows(acc, C, B[t, bj:bj + C], A[t, r0], A[t, r1], A[t, r2], A[t, r3],
                       A[t, r4], A[t, r5], A[t, r6], A[t, r7])
         if _whole(i, i1, js, j0, j1, C):   # stored here, straight from the registers
-            for r in range(TILE_ROWS):
-                for c in range(C):
-                    out[i + r, js + c] = acc[C * r + c]
+            for r in range(TILE_ROWS):     # (unsigned indices: no negative-index wraparound,
+                for c in range(C):         # so LLVM sees a row's C outputs as adjacent)
+                    out[np.uint64(i + r), np.uint64(js + c)] = acc[C * r + c]
         else:
             _store_edge(_edge_copy(acc, A.dtype), C, out, i, i1, js, j0, j1)
 
