@@ -37,8 +37,8 @@ fraction of the best probe rate this process has seen (ThreadProbe)."""
 
 MIN_THREAD_GAIN = 1.25
 """... or when the probe's threads, on separate cores, gained less than this over one thread. On
-the AMD EPYC (Zen 4, 2 vCPUs) 20 probes a second apart read 1.52-1.76x outside a spell and
-0.96-1.04x inside one (one at 1.30, at the edge of a spell), 2026-12-01. Unlike the best rate,
+the AMD EPYC (Zen 4, 2 vCPUs) probes read 1.51-1.82x outside a spell and 0.96-1.14x inside one
+(one at 1.30, at the edge of a spell), 2026-12-01 (about 60 probes). Unlike the best rate,
 this needs no history: a process that starts inside a spell sees it from its first probe."""
 
 Reading = namedtuple("Reading", "rate gain")
