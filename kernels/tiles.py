@@ -111,7 +111,9 @@ def _edge_copy(acc, dtype):
 @njit(**_FLAGS)
 def _store_edge(acc, C, out, i, i1, js, j0, j1):
     """out[i + r, js + c] = acc[C r + c] for the rows < i1 and the columns in [j0, j1) only: a
-    tile on a ragged edge (a whole tile is stored in place by the tile loops)."""
+    tile on a ragged edge. A whole tile is stored in place by _nn_tiles and _tn_tiles, the same
+    four lines in both: an inlined helper taking `out` adds a reference-count call after the
+    multiply-adds, and LLVM then spills the tile around it (AVX2 assembly, 2026-12-01)."""
     for r in range(TILE_ROWS):
         if i + r < i1:
             for c in range(C):
