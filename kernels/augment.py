@@ -7,7 +7,7 @@ same with the random affine / elastic warps of kernels/warp.py (readable form: a
 import numpy as np
 from numba import njit, prange
 
-from kernels.runtime import FAST
+from kernels.runtime import FAST, INNER
 from kernels.warp import WORK_SIZE, augment_image
 
 
@@ -32,7 +32,7 @@ def shift_images(x, dr, dc, out):
                     out[n, r * 28 + c] = 0.0
 
 
-@njit(**FAST)
+@njit(**INNER)
 def _gather_row(X, s, shift_r, shift_c, use_shift, out, r):
     """out[r] = X[s], translated by (shift_r[s], shift_c[s]) pixels if use_shift (28x28 images):
     out[r, a, c] = X[s, a - dr, c - dc] inside the image, else 0 (as shift_images), one image
@@ -60,10 +60,10 @@ def _gather_row(X, s, shift_r, shift_c, use_shift, out, r):
                 o_r[o + np.uint64(c)] = 0.0
 
 
-@njit(parallel=True, **FAST)
+@njit(parallel=True, **INNER)
 def _gather_parallel(X, idx, shift_r, shift_c, use_shift, out):
     for r in prange(out.shape[0]):
-        _gather_row(X, idx[r], shift_r, shift_c, use_shift, out, r)
+        _gather_row(X, idx[r], shift_r, shift_c, use_shift, out, np.uint64(r))
 
 
 @njit(**FAST)
@@ -78,8 +78,9 @@ def gather_rows(X, idx, shift_r, shift_c, use_shift, out):
     if N * K >= 1 << 14:
         _gather_parallel(X, idx, shift_r, shift_c, use_shift, out)
     else:
-        for r in range(N):
-            _gather_row(X, idx[r], shift_r, shift_c, use_shift, out, r)
+        for r in range(N):   # r unsigned here and above, as prange's index is:
+            # one compiled _gather_row, not three
+            _gather_row(X, idx[r], shift_r, shift_c, use_shift, out, np.uint64(r))
 
 
 # No fastmath here: the warp must round exactly as kernels.warp does (readable path = fast path).

@@ -21,14 +21,14 @@ from kernels.activations import ACT_NONE, act_backward_span, act_forward_span
 from kernels.dropout import dropout_backward_span, dropout_span
 from kernels.matmul import bias_backward
 from kernels.optim import optimizer_step
-from kernels.runtime import FAST
-from kernels.products import PANEL, _check_product, _threads_for, _row_panel
+from kernels.runtime import FAST, INNER
+from kernels.products import PANEL, ZERO, _check_product, _threads_for, _row_panel
 from kernels.packing import _nn_auto, _tn_auto
 from kernels.tiles import _wide, nt_block
 
 
 # ------------------------------------------------------------------------- forward
-@njit(**FAST)
+@njit(**INNER)
 def _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, j0, j1):
     """On columns j0..j1: Z += b (bias_forward); Aout = f(Z); with dropout, mask and D."""
     for i in range(Z.shape[0]):
@@ -39,7 +39,7 @@ def _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, j0, j1):
             dropout_span(Aout, p_drop, seed, mask, D, i, j0, j1)
 
 
-@njit(parallel=True, **FAST)
+@njit(parallel=True, **INNER)
 def _linear_act_parallel(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     M = Z.shape[1]
     for p in prange((M + PANEL - 1) // PANEL):
@@ -72,12 +72,12 @@ def _linear_act(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     if _threads_for(N, K, M):
         _linear_act_parallel(H, WT, b, act, Z, Aout, p_drop, seed, mask, D)
     else:
-        nt_block(H, WT, Z, 0, M)
-        _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, 0, M)
+        nt_block(H, WT, Z, ZERO, M)
+        _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, ZERO, M)
 
 
 # ------------------------------------------------------------------ input gradient
-@njit(**FAST)
+@njit(**INNER)
 def _input_grad_epilogue(dH, saved, act, mask, use_mask, j0, j1):
     """On columns j0..j1: dH *= mask (dropout_backward, if use_mask), then dH *= f'(.) read off
     `saved` (activation_backward, in place)."""
@@ -87,12 +87,12 @@ def _input_grad_epilogue(dH, saved, act, mask, use_mask, j0, j1):
         act_backward_span(act, saved, dH, dH, i, j0, j1)
 
 
-@njit(parallel=True, **FAST)
+@njit(parallel=True, **INNER)
 def _input_grad_parallel(dZ, WT, saved, act, mask, use_mask, dH):
     K = WT.shape[1]
     for p in prange((K + PANEL - 1) // PANEL):
         j0, j1 = p * PANEL, min(K, (p + 1) * PANEL)
-        _nn_auto(dZ, WT, dH, 0, dZ.shape[0], j0, j1)
+        _nn_auto(dZ, WT, dH, ZERO, dZ.shape[0], j0, j1)
         _input_grad_epilogue(dH, saved, act, mask, use_mask, j0, j1)
 
 
@@ -122,8 +122,8 @@ def _input_grad(dZ, WT, saved, act, mask, use_mask, dH):
     if _threads_for(N, M, K):
         _input_grad_parallel(dZ, WTw, saved, act, mask, use_mask, dH)
     else:
-        _nn_auto(dZ, WTw, dH, 0, N, 0, K)
-        _input_grad_epilogue(dH, saved, act, mask, use_mask, 0, K)
+        _nn_auto(dZ, WTw, dH, ZERO, N, ZERO, K)
+        _input_grad_epilogue(dH, saved, act, mask, use_mask, ZERO, K)
 
 
 # ------------------------------------------------------- parameter gradients + step
@@ -134,13 +134,13 @@ def _flat(a):
     return a.reshape(-1)
 
 
-@njit(parallel=True, **FAST)
+@njit(parallel=True, **INNER)
 def _weight_grad_parallel(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
     M, K = dWT.shape
     P = _row_panel(M)
     for p in prange((M + P - 1) // P):
         r0, r1 = p * P, min(M, (p + 1) * P)
-        _tn_auto(dZ, H, dWT, r0, r1, 0, K)
+        _tn_auto(dZ, H, dWT, r0, r1, ZERO, K)
         optimizer_step(_flat(WT[r0:r1]), _flat(dWT[r0:r1]), _flat(S1[r0:r1]), _flat(S2[r0:r1]), opt,
                        lr, l2, mu, beta1, beta2, eps, t)
 
@@ -170,7 +170,7 @@ def _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
     if _threads_for(N, K, M):
         _weight_grad_parallel(dZ, Hw, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
     else:
-        _tn_auto(dZ, Hw, dWT, 0, M, 0, K)
+        _tn_auto(dZ, Hw, dWT, ZERO, M, ZERO, K)
         optimizer_step(_flat(WT), _flat(dWT), _flat(S1), _flat(S2), opt, lr, l2, mu, beta1, beta2, eps, t)
 
 

@@ -17,7 +17,7 @@ import math
 
 from numba import njit
 
-from kernels.runtime import FAST
+from kernels.runtime import FAST, INNER
 
 STATE_FLUSH = 1e-30
 OPT_SGD, OPT_MOMENTUM, OPT_ADAM = 0, 1, 2
@@ -90,7 +90,7 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, t, l2):
 
 
 # ------------------------------------------------------- the fused kernels' update
-@njit(**FAST)
+@njit(**INNER)
 def _step_flat(p, g, s1, s2, opt, c):
     if opt == OPT_SGD:
         for i in range(p.shape[0]):

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.cpu import TILE_COLS
-from kernels.runtime import FAST
+from kernels.runtime import FAST, INNER
 from kernels.packing import _nn_auto, _tn_auto
 from kernels.tiles import _wide, nt_block
 
@@ -27,6 +27,9 @@ PARALLEL_MIN_FLOP = 1 << 20    # 1 MFLOP (~10 us on one core): smaller products 
                                # which beats two once the data moving between cores is counted;
                                # a 64x128x64 layer (1 MFLOP) gains from two: weight gradient
                                # 10-11 us against 14-16 us (profiling/README.md)
+ZERO = np.int64(0)             # a block's start index where it is 0: a literal 0 would type the
+                               # block kernel (and compile it) a second time, as (.., Literal[int](0),
+                               # ..) beside the other branch's or the threads' (.., int64, ..)
 _FLAGS = FAST
 
 
@@ -39,7 +42,7 @@ def _check_product(N, K, K2, M, No, Mo):
         raise ValueError("matrix shapes do not match for this product")
 
 
-@njit(**_FLAGS)
+@njit(**INNER)
 def _threads_for(N, K, M):
     """Whether an (N,K) x (K,M) product is worth splitting over threads by panels of M."""
     return 2 * N * K * M >= PARALLEL_MIN_FLOP and M > PANEL
@@ -55,7 +58,7 @@ def _row_panel(K):
 def _nn_parallel(A, B, out):
     M = out.shape[1]
     for p in prange((M + PANEL - 1) // PANEL):
-        _nn_auto(A, B, out, 0, A.shape[0], p * PANEL, min(M, (p + 1) * PANEL))
+        _nn_auto(A, B, out, ZERO, A.shape[0], p * PANEL, min(M, (p + 1) * PANEL))
 
 
 @njit(**_FLAGS)
@@ -71,7 +74,7 @@ def matmul_nn_fast(A, B, out):
     if _threads_for(N, K, M):
         _nn_parallel(A, Bw, out)
     else:
-        _nn_auto(A, Bw, out, 0, N, 0, M)
+        _nn_auto(A, Bw, out, ZERO, N, ZERO, M)
 
 
 @njit(parallel=True, **_FLAGS)
@@ -79,7 +82,7 @@ def _tn_parallel(A, B, out):
     K = out.shape[0]
     P = _row_panel(K)
     for p in prange((K + P - 1) // P):
-        _tn_auto(A, B, out, p * P, min(K, (p + 1) * P), 0, out.shape[1])
+        _tn_auto(A, B, out, p * P, min(K, (p + 1) * P), ZERO, out.shape[1])
 
 
 @njit(**_FLAGS)
@@ -95,7 +98,7 @@ def matmul_tn_fast(A, B, out):
     if _threads_for(N, M, K):
         _tn_parallel(A, Bw, out)
     else:
-        _tn_auto(A, Bw, out, 0, K, 0, M)
+        _tn_auto(A, Bw, out, ZERO, K, ZERO, M)
 
 
 @njit(parallel=True, **_FLAGS)
@@ -141,5 +144,5 @@ def matmul_nt_fast(A, B, out):
     elif _threads_for(N, K, M):
         _nt_parallel(A, B, out)
     else:
-        nt_block(A, B, out, 0, M)
+        nt_block(A, B, out, ZERO, M)
 

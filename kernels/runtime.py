@@ -193,3 +193,7 @@ def compile_level():
 # into fused multiply-adds (so they equal the plain kernels to rounding, not bit for bit);
 # error_model="numpy" drops the division-by-zero checks that would block vectorisation.
 FAST = dict(cache=True, fastmath=True, error_model="numpy")
+# Kernels that only other kernels call: no Python entry point or C callback is compiled for them
+# (two wrapper functions each, lowered and optimised on a first run: about 1 s of the first
+# epoch's compiling). Calling one from Python raises an error.
+INNER = dict(FAST, no_cpython_wrapper=True, no_cfunc_wrapper=True)

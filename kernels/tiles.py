@@ -29,7 +29,7 @@ from numba.extending import intrinsic, overload
 from numba.np.numpy_support import carray
 
 from kernels import cpu
-from kernels.runtime import FAST
+from kernels.runtime import FAST, INNER
 
 TILE_ROWS = cpu.TILE_ROWS                        # rows of the A @ B and A.T @ B register tile (4 or 8)
 TILE_ACC = TILE_ROWS * max(cpu.TILE_COLS.values())   # its accumulators (the widest dtype's count)
@@ -108,7 +108,7 @@ def _edge_copy(acc, dtype):
     return edge
 
 
-@njit(**_FLAGS)
+@njit(**INNER)
 def _store_edge(acc, C, out, i, i1, js, j0, j1):
     """out[i + r, js + c] = acc[C r + c] for the rows < i1 and the columns in [j0, j1) only: a
     tile on a ragged edge. A whole tile is stored in place by _nn_tiles and _tn_tiles, the same
@@ -130,7 +130,7 @@ def _rows(i, i1):
             min(i + 6, l), min(i + 7, l))
 
 
-@njit(**_FLAGS)
+@njit(**INNER)
 def _nn_tiles(A, B, bj, out, i0, i1, js, j0, j1):
     """out[i0:i1, j0:j1] = (A[i0:i1] @ B[:, bj:bj+C])[:, j0-js:j1-js]: one C-column panel, which is
     out's columns js..js+C-1 (j0..j1-1 of them are stored). For every TILE_ROWS rows of A:
@@ -153,7 +153,7 @@ def _nn_tiles(A, B, bj, out, i0, i1, js, j0, j1):
             _store_edge(_edge_copy(acc, A.dtype), C, out, i, i1, js, j0, j1)
 
 
-@njit(**_FLAGS)
+@njit(**INNER)
 def _tn_tiles(A, ia, B, bj, out, i0, i1, js, j0, j1):
     """out[i0:i1, j0:j1] = (A[:, i0-ia:i1-ia].T @ B[:, bj:bj+C])[:, j0-js:j1-js], as _nn_tiles:
     acc[r, c] += A[t, i - ia + r] * B[t, bj + c] over the shared index t = 0..N-1. Out's row i
@@ -204,7 +204,7 @@ def tn_block(A, B, out, i0, i1, j0, j1):
         _tn_tiles(A, 0, B, js, out, i0, i1, js, jp, min(jp + C, j1))
 
 
-@njit(**_FLAGS)
+@njit(**INNER)
 def _wide(B):
     """B itself if it has at least C columns (a tile's width), else a copy zero-padded to C."""
     C = tile_cols(B.dtype)
