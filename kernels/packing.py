@@ -22,7 +22,7 @@ from numba.extending import overload
 
 from kernels import cpu
 from kernels.runtime import FAST
-from kernels.tiles import _nn_tiles, _tn_tiles, nn_block, tile_cols, tn_block
+from kernels.tiles import ZERO, _nn_tiles, _tn_tiles, nn_block, tile_cols, tn_block
 
 _FLAGS = FAST
 
@@ -54,7 +54,7 @@ def nn_packed_block(A, B, out, i0, i1, j0, j1):
     for jp in range(j0, j1, C):
         js = min(jp, M - C)
         _pack_panel(B, js, Bp)
-        _nn_tiles(A, Bp, 0, out, i0, i1, js, jp, min(jp + C, j1))
+        _nn_tiles(A, Bp, ZERO, out, i0, i1, js, jp, min(jp + C, j1))
 
 
 @njit(**_FLAGS)
@@ -72,7 +72,7 @@ def tn_packed_block(A, B, out, i0, i1, j0, j1):
     for jp in range(j0, j1, C):
         js = min(jp, M - C)
         _pack_panel(B, js, Bp)
-        _tn_tiles(Ap, i0, Bp, 0, out, i0, i1, js, jp, min(jp + C, j1))
+        _tn_tiles(Ap, i0, Bp, ZERO, out, i0, i1, js, jp, min(jp + C, j1))
 
 
 @njit(inline="always")

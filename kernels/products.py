@@ -16,7 +16,7 @@ from numba import njit, prange
 from kernels.cpu import TILE_COLS
 from kernels.runtime import FAST, INNER
 from kernels.packing import _nn_auto, _tn_auto
-from kernels.tiles import _wide, nt_block
+from kernels.tiles import ZERO, _wide, nt_block
 
 PANEL = max(16, *TILE_COLS.values())   # columns (A @ B) or rows (A.T @ B, A @ B.T) per parallel
                                        # task: at least a whole tile width, for every dtype
@@ -27,9 +27,6 @@ PARALLEL_MIN_FLOP = 1 << 20    # 1 MFLOP (~10 us on one core): smaller products 
                                # which beats two once the data moving between cores is counted;
                                # a 64x128x64 layer (1 MFLOP) gains from two: weight gradient
                                # 10-11 us against 14-16 us (profiling/README.md)
-ZERO = np.int64(0)             # a block's start index where it is 0: a literal 0 would type the
-                               # block kernel (and compile it) a second time, as (.., Literal[int](0),
-                               # ..) beside the other branch's or the threads' (.., int64, ..)
 _FLAGS = FAST
 
 

@@ -35,6 +35,9 @@ TILE_ROWS = cpu.TILE_ROWS                        # rows of the A @ B and A.T @ B
 TILE_ACC = TILE_ROWS * max(cpu.TILE_COLS.values())   # its accumulators (the widest dtype's count)
 TILE_INFO = cpu.TILE_INFO
 _FLAGS = FAST
+ZERO = np.int64(0)     # an index argument that is 0 at a call site: a literal 0 would type the callee
+                       # (and compile it) a second time, as (.., Literal[int](0), ..) beside the other
+                       # call sites' (.., int64, ..)
 
 
 # ---------------------------------------------------------------------------- register tile
@@ -201,7 +204,7 @@ def tn_block(A, B, out, i0, i1, j0, j1):
     C = tile_cols(A.dtype)
     for jp in range(j0, j1, C):
         js = min(jp, M - C)
-        _tn_tiles(A, 0, B, js, out, i0, i1, js, jp, min(jp + C, j1))
+        _tn_tiles(A, ZERO, B, js, out, i0, i1, js, jp, min(jp + C, j1))
 
 
 @njit(**INNER)
