@@ -88,13 +88,22 @@ def _gather_batch(X, idx, aug, Xb):
         gather_rows(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
 
 
+def _warp_only(X, idx, aug, Xb):
+    """_gather_batch when aug.warp is a bool: True warps; False is refused (use warp=None)."""
+    if not aug.warp:
+        raise ValueError("Augment.warp must be True (warp) or None (no warping)")
+    gather_warp(X, idx, aug.seed, aug.counter0, aug.max_rotation, aug.max_scale,
+                aug.max_shear, aug.max_shift, aug.fields, Xb)
+
+
 @overload(_gather_batch, inline="always")
 def _gather_batch_typed(X, idx, aug, Xb):
     # chosen from aug's type when the epoch is compiled: with warp=None the warp kernels are
-    # neither typed nor compiled
+    # neither typed nor compiled, with warp=True the shift kernels are not (about 1 s of a first
+    # warping run's compiling)
     if isinstance(aug.types[aug.fields.index("warp")], types.NoneType):
         return lambda X, idx, aug, Xb: gather_rows(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
-    return _gather_batch
+    return _warp_only
 
 
 @njit(cache=True)

@@ -38,6 +38,17 @@ def test_compiled_epoch_with_warps_equals_reference_float64(aug):
     assert fast.augment_epochs == ref.augment_epochs == 2
 
 
+def test_a_false_warp_flag_is_refused_not_run_as_shifts(monkeypatch):
+    # With warp a bool the compiled epoch holds only the warp gather (kernels/epoch.py,
+    # _warp_only): warp=False must raise, not warp nor silently skip the augmentation.
+    from kernels import epoch as E
+    real = E.Augment
+    monkeypatch.setattr(E, "Augment", lambda *a: real(*a)._replace(warp=False))
+    X, y = data(64)
+    with pytest.raises(ValueError, match="warp must be True"):
+        net().train_epoch(X, y, batch_size=32, learning_rate=1e-3, augment=AFFINE)
+
+
 def test_the_warp_comparison_can_fail():
     # Same run without the warp (or with another amount) must differ: the test above sees warps.
     X, y = data()
