@@ -21,13 +21,13 @@ from numba import njit
 from numba.extending import overload
 
 from kernels import cpu
-from kernels.runtime import FAST
+from kernels.runtime import FAST, INNER
 from kernels.tiles import ZERO, _nn_tiles, _tn_tiles, nn_block, tile_cols, tn_block
 
 _FLAGS = FAST
 
 
-@njit(**_FLAGS)
+@njit(**INNER)
 def _pack_panel(B, js, Bp):
     """Bp[t, c] = B[t, js + c]: the C-column panel of B (K,M) from column js, made contiguous
     in Bp (K',C): the first K' <= K rows (the ones the product sums over). C is Bp's width: a

@@ -31,7 +31,7 @@ _FLAGS = FAST
 
 
 # ---------------------------------------------------------------------- plain products
-@njit(**_FLAGS)
+@njit(**INNER)
 def _check_product(N, K, K2, M, No, Mo):
     """The shapes of an (N,K) x (K2,M) product written into (No,Mo) must agree: the kernels do
     not check bounds, so a mismatch would read and write past the arrays."""
@@ -51,7 +51,7 @@ def _row_panel(K):
     return ROW_PANEL if K >= 2 * ROW_PANEL else PANEL
 
 
-@njit(parallel=True, **_FLAGS)
+@njit(parallel=True, **INNER)
 def _nn_parallel(A, B, out):
     M = out.shape[1]
     for p in prange((M + PANEL - 1) // PANEL):
@@ -74,7 +74,7 @@ def matmul_nn_fast(A, B, out):
         _nn_auto(A, Bw, out, ZERO, N, ZERO, M)
 
 
-@njit(parallel=True, **_FLAGS)
+@njit(parallel=True, **INNER)
 def _tn_parallel(A, B, out):
     K = out.shape[0]
     P = _row_panel(K)
@@ -98,7 +98,7 @@ def matmul_tn_fast(A, B, out):
         _tn_auto(A, Bw, out, ZERO, K, ZERO, M)
 
 
-@njit(parallel=True, **_FLAGS)
+@njit(parallel=True, **INNER)
 def _nt_parallel(A, B, out):
     M = B.shape[0]
     for p in prange((M + PANEL - 1) // PANEL):
