@@ -78,8 +78,8 @@ def gather_rows(X, idx, shift_r, shift_c, use_shift, out):
     if N * K >= 1 << 14:
         _gather_parallel(X, idx, shift_r, shift_c, use_shift, out)
     else:
-        for r in range(N):   # r unsigned here and above, as prange's index is:
-            # one compiled _gather_row, not three
+        # r unsigned here and above, as prange's index is: one compiled _gather_row, not three
+        for r in range(N):
             _gather_row(X, idx[r], shift_r, shift_c, use_shift, out, np.uint64(r))
 
 

@@ -79,13 +79,9 @@ def _mat(flat, start, rows, cols):
     return flat[start:start + rows * cols].reshape((rows, cols))
 
 
-def _gather_batch(X, idx, aug, Xb):
-    """Xb = X[idx]: warped (gather_warp) if aug.warp, else shifted or copied (gather_rows)."""
-    if aug.warp:
-        gather_warp(X, idx, aug.seed, aug.counter0, aug.max_rotation, aug.max_scale,
-                    aug.max_shear, aug.max_shift, aug.fields, Xb)
-    else:
-        gather_rows(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
+def _shift_only(X, idx, aug, Xb):
+    """_gather_batch when aug.warp is None: rows shifted (aug.use_shift) or copied."""
+    gather_rows(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
 
 
 def _warp_only(X, idx, aug, Xb):
@@ -96,13 +92,20 @@ def _warp_only(X, idx, aug, Xb):
                 aug.max_shear, aug.max_shift, aug.fields, Xb)
 
 
+def _gather_batch(X, idx, aug, Xb):
+    """Xb = X[idx]: shifted or copied (gather_rows) if aug.warp is None, else warped
+    (gather_warp). Compiled through the overload below, which keeps only the branch aug's type
+    can take."""
+    (_shift_only if aug.warp is None else _warp_only)(X, idx, aug, Xb)
+
+
 @overload(_gather_batch, inline="always")
 def _gather_batch_typed(X, idx, aug, Xb):
     # chosen from aug's type when the epoch is compiled: with warp=None the warp kernels are
     # neither typed nor compiled, with warp=True the shift kernels are not (about 1 s of a first
     # warping run's compiling)
     if isinstance(aug.types[aug.fields.index("warp")], types.NoneType):
-        return lambda X, idx, aug, Xb: gather_rows(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
+        return _shift_only
     return _warp_only
 
 

@@ -22,9 +22,9 @@ from kernels.dropout import dropout_backward_span, dropout_span
 from kernels.matmul import bias_backward
 from kernels.optim import optimizer_step
 from kernels.runtime import FAST, INNER
-from kernels.products import PANEL, ZERO, _check_product, _threads_for, _row_panel
+from kernels.products import PANEL, _check_product, _threads_for, _row_panel
 from kernels.packing import _nn_auto, _tn_auto
-from kernels.tiles import _wide, nt_block
+from kernels.tiles import ZERO, _wide, nt_block
 
 
 # ------------------------------------------------------------------------- forward

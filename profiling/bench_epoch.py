@@ -18,8 +18,9 @@ interleaved, round by round in a rotating order, and the median and the minimum 
 are written with the machine's load before and after. Rounds taken in a slow spell of the machine's
 threaded throughput (a probe product before or after the round below 80% of its best rate, or
 gaining under 1.25x from its second thread; profiling/timing.py ThreadProbe) are left out and made
-up by more rounds (spell_rounds counts them); a measurement taken on a busy machine (other processes using over half a core, a spread
-above 15%, or too few rounds outside spells) is repeated, and marked BUSY if it stays so.
+up by more rounds (spell_rounds counts them); a measurement taken on a busy machine (other
+processes using over half a core, a spread above 15%, or too few rounds outside spells) is
+repeated, and marked BUSY if it stays so.
 
 Cold / warm start: a fresh interpreter (subprocess) with NUMBA_CACHE_DIR set to an empty temporary
 directory imports the package, builds the net and trains one epoch, so the first call compiles
