@@ -25,34 +25,34 @@ def hash_uniform(seed, i):
 
 
 @njit(inline="always")
-def dropout_span(x, p, seed, mask, out, i, j0, j1):
-    """Row i, columns [j0, j1) of dropout_forward: the keep test of element (i, j) of an (N,M)
-    array is u(seed, i*M + j) >= p, wherever the span lies (the fused forward layer applies it to
-    one panel of columns at a time)."""
-    M = x.shape[1]
+def dropout_span(x, p, seed, first, mask, out):
+    """dropout_forward over a span of a row: x, mask, out (n,) views, e.g. X[i, j0:j1], whose
+    element j is element first + j of the flattened (N,M) array (first = i*M + j0). The keep test
+    of flat element e is u(seed, e) >= p, wherever the span lies (the fused forward layer applies
+    it to one panel of columns at a time)."""
     scale = 1.0 / (1.0 - p)
-    for j in range(j0, j1):
-        keep = hash_uniform(seed, i * M + j) >= p
-        mask[i, j] = scale if keep else 0.0
-        out[i, j] = x[i, j] * mask[i, j]
+    for j in range(x.shape[0]):
+        keep = hash_uniform(seed, first + j) >= p
+        mask[j] = scale if keep else 0.0
+        out[j] = x[j] * mask[j]
 
 
 @njit(cache=True)
 def dropout_forward(x, p, seed, mask, out):
     """out = x * mask with a fresh mask drawn from (seed, index).  x, mask, out (N,M); 0 <= p < 1."""
     for i in range(x.shape[0]):
-        dropout_span(x, p, seed, mask, out, i, 0, x.shape[1])
+        dropout_span(x[i], p, seed, i * x.shape[1], mask[i], out[i])
 
 
 @njit(inline="always")
-def dropout_backward_span(dout, mask, dx, i, j0, j1):
-    """Row i, columns [j0, j1) of dropout_backward."""
-    for j in range(j0, j1):
-        dx[i, j] = dout[i, j] * mask[i, j]
+def dropout_backward_span(dout, mask, dx):
+    """dropout_backward over a span of a row: dout, mask, dx (n,) views; dx may be dout."""
+    for j in range(dout.shape[0]):
+        dx[j] = dout[j] * mask[j]
 
 
 @njit(cache=True)
 def dropout_backward(dout, mask, dx):
     """dx = dout * mask (the mask saved by dropout_forward).  All (N,M); dx may alias dout."""
     for i in range(dout.shape[0]):
-        dropout_backward_span(dout, mask, dx, i, 0, dout.shape[1])
+        dropout_backward_span(dout[i], mask[i], dx[i])

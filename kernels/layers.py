@@ -31,12 +31,14 @@ from kernels.tiles import ZERO, _wide, nt_block
 @njit(**INNER)
 def _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, j0, j1):
     """On columns j0..j1: Z += b (bias_forward); Aout = f(Z); with dropout, mask and D."""
+    bs = b[j0:j1]
     for i in range(Z.shape[0]):
-        for j in range(j0, j1):
-            Z[i, j] += b[j]
-        act_forward_span(act, Z, Aout, i, j0, j1)
+        z, a = Z[i, j0:j1], Aout[i, j0:j1]          # views of the row, indexed from 0
+        for j in range(z.shape[0]):                 # (kernels/activations.py says why)
+            z[j] += bs[j]
+        act_forward_span(act, z, a)
         if act != ACT_NONE and p_drop > 0:
-            dropout_span(Aout, p_drop, seed, mask, D, i, j0, j1)
+            dropout_span(a, p_drop, seed, i * Z.shape[1] + j0, mask[i, j0:j1], D[i, j0:j1])
 
 
 @njit(parallel=True, **INNER)
@@ -82,9 +84,10 @@ def _input_grad_epilogue(dH, saved, act, mask, use_mask, j0, j1):
     """On columns j0..j1: dH *= mask (dropout_backward, if use_mask), then dH *= f'(.) read off
     `saved` (activation_backward, in place)."""
     for i in range(dH.shape[0]):
+        d = dH[i, j0:j1]              # one view, passed as input and output: in place
         if use_mask:
-            dropout_backward_span(dH, mask, dH, i, j0, j1)
-        act_backward_span(act, saved, dH, dH, i, j0, j1)
+            dropout_backward_span(d, mask[i, j0:j1], d)
+        act_backward_span(act, saved[i, j0:j1], d, d)
 
 
 @njit(parallel=True, **INNER)
