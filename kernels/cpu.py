@@ -20,7 +20,12 @@ Columns are two vectors' worth, except float64 on AVX2: a tile of 8 columns (2 y
 LLVM over the summed index instead, with the accumulators in stack memory (a load and a store
 around every FMA): 21 and 8 GFLOP/s (A @ B, A.T @ B, one thread, same shapes); 16 columns (4 ymm,
 16 accumulators) run at 22-27 and 21-26. 12 columns behaved like 8.
-The dot-product kernel (A @ B.T, kernels/tiles.py nt_block) holds 2 x 4 vector sums on every path.
+The dot-product kernel (A @ B.T, kernels/tiles.py nt_block) sums DOT_ROWS rows of A against 4 rows of
+B at a time, each sum a vector register: 4 x 4 = 16 sums on AVX-512, 2 x 4 = 8 elsewhere. Measured
+2026-12-01 (AMD EPYC Zen 4, one thread, float32, 64x784 @ (128x784).T and (64x784).T, medians of 5):
+on AVX-512 4 x 4 ran at 102 and 92 GFLOP/s against 81 and 76 for 2 x 4 (8 loads per 16 multiply-
+adds instead of 6 per 8, and 784 sums without a remainder loop); compiled for haswell it spills
+(61 and 64 against 92 and 100), so AVX2 keeps 2 x 4. Equal at 64x128 @ (64x128).T (70 and 70).
 
 Packing (kernels/packing.py): float32 products of at least PACK_MIN_FLOP = 2^25 flops (32 MFLOP,
 e.g. a 64 x 1024 x 256 layer product) copy their operands into contiguous panels on AVX2 and SSE
@@ -29,10 +34,10 @@ faster, nor for float64, whose AVX2 tile is register-bound (packed: 15-17 GFLOP/
 The SSE settings (tile 4 x 8 float32 and 4 x 4 float64, packing as on AVX2) were not measured
 (no SSE-only machine was at hand).
 """
-_SHAPES = {  # isa: (vector bytes, tile rows, {item size: tile columns}, {item size: pack from})
-    "avx512": (64, 8, {4: 32, 8: 16}, {4: 0, 8: 0}),
-    "avx2": (32, 4, {4: 16, 8: 16}, {4: 1 << 25, 8: 0}),
-    "sse": (16, 4, {4: 8, 8: 4}, {4: 1 << 25, 8: 0}),
+_SHAPES = {  # isa: (vector bytes, tile rows, {item size: tile columns}, {item size: pack from}, dot rows)
+    "avx512": (64, 8, {4: 32, 8: 16}, {4: 0, 8: 0}, 4),
+    "avx2": (32, 4, {4: 16, 8: 16}, {4: 1 << 25, 8: 0}, 2),
+    "sse": (16, 4, {4: 8, 8: 4}, {4: 1 << 25, 8: 0}, 2),
 }
 
 
@@ -56,9 +61,9 @@ def isa(features=None):
 
 
 ISA = isa()
-VECTOR_BYTES, TILE_ROWS, TILE_COLS, PACK_MIN_FLOP = _SHAPES[ISA]
+VECTOR_BYTES, TILE_ROWS, TILE_COLS, PACK_MIN_FLOP, DOT_ROWS = _SHAPES[ISA]
 TILE_INFO = (f"{ISA}: A @ B and A.T @ B tiles of {TILE_ROWS} rows "
              f"({TILE_ROWS} x {TILE_COLS[4]} float32, {TILE_ROWS} x {TILE_COLS[8]} float64); "
-             "A @ B.T blocks of 2 x 4 dot products; "
+             f"A @ B.T blocks of {DOT_ROWS} x 4 dot products; "
              + (f"float32 products from {PACK_MIN_FLOP[4] >> 20} MFLOP packed" if PACK_MIN_FLOP[4]
                 else "operands never packed"))

@@ -15,7 +15,7 @@ Pair = namedtuple("Pair", "fast plain equal what")
 PAIRS = (
     Pair(products.matmul_nn_fast, (matmul.matmul_nn,), "rounding", "A @ B, register tiles (kernels/cpu.py)"),
     Pair(products.matmul_tn_fast, (matmul.matmul_tn,), "rounding", "A.T @ B, register tiles (kernels/cpu.py)"),
-    Pair(products.matmul_nt_fast, (matmul.matmul_nt,), "rounding", "A @ B.T, 2x4 blocks of dot products"),
+    Pair(products.matmul_nt_fast, (matmul.matmul_nt,), "rounding", "A @ B.T, DOT_ROWS x 4 blocks of dot products"),
     Pair(tiles.nn_block, (matmul.matmul_nn,), "rounding", "a block of A @ B on one thread"),
     Pair(tiles.tn_block, (matmul.matmul_tn,), "rounding", "a block of A.T @ B on one thread"),
     Pair(tiles.nt_block, (matmul.matmul_nt,), "rounding", "columns of A @ B.T on one thread"),

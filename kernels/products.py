@@ -127,7 +127,8 @@ def transpose(A, out):
 def matmul_nt_fast(A, B, out):
     """out = A @ B.T.  A (N,K), B (M,K), out (N,M).  Equals `matmul_nt`.
 
-    The 2x4 dot-product kernel, split over threads by PANEL-column panels of out when large enough.
+    The dot-product kernel (DOT_ROWS x 4 blocks), split over threads by PANEL-column panels of out
+    when large enough.
     Sums shorter than SHORT_SUM terms lose too much to the final horizontal additions: then B.T
     is packed once (K*M copies) and the tile kernel computes A @ (B.T).
     """

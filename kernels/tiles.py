@@ -13,9 +13,10 @@ them on packed copies of large operands, kernels/pairs.py is the table of which 
   registers. No operand is transposed and there is no horizontal sum at the end, so short sums
   (the batch of 64 in a weight gradient) run as fast as long ones. Every output is one sum over
   t in order, whatever the tile's shape, so the tile shape does not change a single bit.
-* Dot (A @ B.T): out[i, j] = sum_k A[i, k] * B[j, k] reads two contiguous rows; a 2 x 4 block of
-  outputs per sweep over k, vectorised by LLVM as 8 vector sums (fastmath lets it reorder each
-  sum) and reduced horizontally once per output: best for long sums (784 inputs).
+* Dot (A @ B.T): out[i, j] = sum_k A[i, k] * B[j, k] reads two contiguous rows; a block of
+  DOT_ROWS x 4 outputs (4 x 4 on AVX-512, 2 x 4 elsewhere) per sweep over k, vectorised by LLVM
+  as 16 or 8 vector sums (fastmath lets it reorder each sum) and reduced horizontally once per
+  output: best for long sums (784 inputs).
 
 Ragged edges need no special code path: a last row tile re-reads the last row (only real rows
 are stored), a last column panel is shifted left to end at the last column (overlapping columns
@@ -34,6 +35,7 @@ from kernels.runtime import FAST, INNER
 TILE_ROWS = cpu.TILE_ROWS                        # rows of the A @ B and A.T @ B register tile (4 or 8)
 TILE_ACC = TILE_ROWS * max(cpu.TILE_COLS.values())   # its accumulators (the widest dtype's count)
 TILE_INFO = cpu.TILE_INFO
+DOT_ROWS = cpu.DOT_ROWS                          # rows of A per sweep of the dot kernel (2 or 4)
 _FLAGS = FAST
 ZERO = np.int64(0)     # an index argument that is 0 at a call site: a literal 0 would type the callee
                        # (and compile it) a second time, as (.., Literal[int](0), ..) beside the other
@@ -229,11 +231,11 @@ panel instead of once per group of 4 columns."""
 
 @njit(**_FLAGS)
 def nt_block(A, B, out, j0, j1):
-    """out[:, j0:j1] = A @ B[j0:j1].T, in 2x4 register blocks.  A (N,K), B (M,K), out (N,M).
+    """out[:, j0:j1] = A @ B[j0:j1].T, in DOT_ROWS x 4 register blocks.  A (N,K), B (M,K), out (N,M).
 
     Equals `matmul_nt(A, B, out)` on columns j0..j1-1. For each block of NT_ROWS rows of A and
-    each 4 rows of B it sweeps the block's rows two at a time; the 8 sums of a 2x4 block are
-    vector registers (the k loop is vectorised).
+    each 4 rows of B it sweeps the block's rows DOT_ROWS at a time (kernels/cpu.py: 4 on AVX-512,
+    else 2); the sums of a block are vector registers (the k loop is vectorised).
     """
     N, K = A.shape
     zero = A.dtype.type(0.0)
@@ -241,33 +243,45 @@ def nt_block(A, B, out, j0, j1):
         ie = min(N, ib + NT_ROWS)
         j = j0
         while j + 4 <= j1:
-            for i in range(ib, ie, 2):
-                i1 = min(i + 1, ie - 1)        # odd N: the last row is paired with itself
+            for i in range(ib, ie, DOT_ROWS):
+                i1 = min(i + 1, ie - 1)        # past the block's last row: its last row again
+                i2 = min(i + 2, ie - 1)        # (rows 2 and 3 only when DOT_ROWS is 4: a
+                i3 = min(i + 3, ie - 1)        # compile-time constant, the rest compiles to nothing)
                 s00 = s01 = s02 = s03 = zero
                 s10 = s11 = s12 = s13 = zero
+                s20 = s21 = s22 = s23 = zero
+                s30 = s31 = s32 = s33 = zero
                 for k in range(K):
-                    a0 = A[i, k]
-                    a1 = A[i1, k]
                     b0 = B[j, k]
                     b1 = B[j + 1, k]
                     b2 = B[j + 2, k]
                     b3 = B[j + 3, k]
-                    s00 += a0 * b0
-                    s01 += a0 * b1
-                    s02 += a0 * b2
-                    s03 += a0 * b3
-                    s10 += a1 * b0
-                    s11 += a1 * b1
-                    s12 += a1 * b2
-                    s13 += a1 * b3
-                out[i, j] = s00
-                out[i, j + 1] = s01
-                out[i, j + 2] = s02
-                out[i, j + 3] = s03
-                out[i1, j] = s10
-                out[i1, j + 1] = s11
-                out[i1, j + 2] = s12
-                out[i1, j + 3] = s13
+                    a = A[i, k]
+                    s00 += a * b0
+                    s01 += a * b1
+                    s02 += a * b2
+                    s03 += a * b3
+                    a = A[i1, k]
+                    s10 += a * b0
+                    s11 += a * b1
+                    s12 += a * b2
+                    s13 += a * b3
+                    if DOT_ROWS > 2:
+                        a = A[i2, k]
+                        s20 += a * b0
+                        s21 += a * b1
+                        s22 += a * b2
+                        s23 += a * b3
+                        a = A[i3, k]
+                        s30 += a * b0
+                        s31 += a * b1
+                        s32 += a * b2
+                        s33 += a * b3
+                if DOT_ROWS > 2:               # last rows first: a repeated row ends with its own sums
+                    _store4(out, i3, j, s30, s31, s32, s33)
+                    _store4(out, i2, j, s20, s21, s22, s23)
+                _store4(out, i1, j, s10, s11, s12, s13)
+                _store4(out, i, j, s00, s01, s02, s03)
             j += 4
         while j < j1:                          # the last 1-3 columns
             for i in range(ib, ie):
@@ -276,3 +290,11 @@ def nt_block(A, B, out, j0, j1):
                     s += A[i, k] * B[j, k]
                 out[i, j] = s
             j += 1
+
+
+@njit(inline="always")
+def _store4(out, i, j, s0, s1, s2, s3):
+    out[i, j] = s0
+    out[i, j + 1] = s1
+    out[i, j + 2] = s2
+    out[i, j + 3] = s3
