@@ -13,7 +13,7 @@ def plot_epoch(rows, path):
     start = [r for r in rows if "start" in r["impl"]]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [2, 1]})
     ax = axes[0]
-    labels = [f"{r['impl']}\n{r['dtype']}" for r in main]
+    labels = [f"{r['impl'].replace(' ', chr(10), 1)}\n{r['dtype']}" for r in main]   # "kernels\ntrain_epoch"
     vals = [r["epoch_s"] for r in main]
     colors = ["C0" if r["impl"].startswith("kernels") else "C1" if r["impl"] == "numpy" else "C7" for r in main]
     ax.bar(range(len(main)), vals, color=colors)
@@ -25,6 +25,7 @@ def plot_epoch(rows, path):
     ax.set_xticks(range(len(main)))
     ax.set_xticklabels(labels, fontsize=7)
     ax.set_ylabel("seconds per epoch (median)")
+    ax.margins(y=0.12)                 # room for the tallest bar's label
     if main:
         ax.set_title(f"one epoch: {main[0]['n']} images, batch {main[0]['batch']}, plain SGD, net {main[0]['net']}")
     ax.grid(alpha=0.3, axis="y")
