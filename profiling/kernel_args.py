@@ -66,3 +66,14 @@ def time_per_call(kernel, args, repeats=5, min_time=0.02, loop=None):
     loop(1, *args)
     return median_per_call(lambda reps: loop(reps, *args), repeats, min_time, max_number=1 << 24,
                            max_growth=100)
+
+
+def describe(a):
+    """An argument in a few words, for a report's header: arrays by shape and dtype (0-d ones by
+    value), named tuples field by field, anything else by a repr cut to 60 characters."""
+    if hasattr(a, "shape") and hasattr(a, "dtype"):
+        return f"{a.dtype}({a.item()!r})" if a.shape == () else f"{a.shape} {a.dtype}"
+    if isinstance(a, tuple) and hasattr(a, "_fields"):
+        return type(a).__name__ + "(" + ", ".join(f"{k}={describe(v)}" for k, v in zip(a._fields, a)) + ")"
+    text = repr(a)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -38,7 +38,7 @@ import importlib.util, json, os, sys, time
 sys.path.insert(0, {root!r})
 from kernels.debuglines import enable
 enable()     # line tables, otherwise the normal optimised build
-from profiling.kernel_args import args_for, compiled_loop, time_per_call
+from profiling.kernel_args import args_for, compiled_loop, describe, time_per_call
 target, batch = {target!r}, {batch!r}
 if ":" in target:
     path, func = target.rsplit(":", 1)
@@ -51,7 +51,7 @@ else:
 loop = compiled_loop(kernel, len(args))
 per_call = time_per_call(kernel, args, repeats=3, min_time=0.02, loop=loop)
 reps = max(1, int(0.01 / per_call))
-shapes = [f"{{a.shape}} {{a.dtype}}" if hasattr(a, "shape") else repr(a) for a in args]
+shapes = [describe(a) for a in args]
 print(json.dumps(dict(pid=os.getpid(), per_call=per_call, args=shapes)), flush=True)
 while True:
     loop(reps, *args)

@@ -82,3 +82,18 @@ def test_unknown_kernel_is_an_error(capsys):
     with pytest.raises(SystemExit) as e:
         KL.main(["no_such_kernel"])
     assert e.value.code == 2 and "unknown kernel" in capsys.readouterr().err
+
+
+def test_arguments_are_described_by_shape_not_printed_whole():
+    from collections import namedtuple
+
+    import numpy as np
+
+    from profiling.kernel_args import describe
+    Pair = namedtuple("Pair", "X seed")
+    text = describe(Pair(np.zeros((48000, 784), np.float32), np.uint64(7)))
+    assert text == "Pair(X=(48000, 784) float32, seed=uint64(7))"
+    assert describe(np.zeros(3, np.int64)) == "(3,) int64"
+    assert describe(0.5) == "0.5"
+    long = describe(list(range(100)))
+    assert len(long) == 60 and long.endswith("...")
