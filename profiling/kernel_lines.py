@@ -94,6 +94,8 @@ def report(title, header, per_line, outside, total, min_share=0.0):
             continue
         inside = os.path.abspath(path).startswith(sampling.ROOT + os.sep)
         rel = os.path.relpath(path, sampling.ROOT) if inside else path
+        if not inside and "site-packages" + os.sep in rel:      # numba/..., not this machine's venv
+            rel = rel.split("site-packages" + os.sep, 1)[1]
         out += ["", f"{rel}: {name} (lines {first}-{last}), {n / total:.1%} of samples",
                 f"{'share':>7s} {'samples':>7s} {'line':>5s}  source"]
         try:

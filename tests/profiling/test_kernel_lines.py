@@ -97,3 +97,13 @@ def test_arguments_are_described_by_shape_not_printed_whole():
     assert describe(0.5) == "0.5"
     long = describe(list(range(100)))
     assert len(long) == 60 and long.endswith("...")
+
+
+def test_the_epoch_target_is_one_whole_epoch():
+    import numpy as np
+
+    from profiling.epoch_target import epoch, epoch_args
+    args = epoch_args(n=640)
+    total, step, dropout_calls, loss = epoch(*args)
+    assert step == 10 and dropout_calls == 0               # 640 images in batches of 64
+    assert np.isfinite(total) and abs(total / 640 - np.log(10)) < 0.5   # mean loss near ln 10 at the start
