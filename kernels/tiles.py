@@ -256,27 +256,11 @@ def nt_block(A, B, out, j0, j1):
                     b1 = B[j + 1, k]
                     b2 = B[j + 2, k]
                     b3 = B[j + 3, k]
-                    a = A[i, k]
-                    s00 += a * b0
-                    s01 += a * b1
-                    s02 += a * b2
-                    s03 += a * b3
-                    a = A[i1, k]
-                    s10 += a * b0
-                    s11 += a * b1
-                    s12 += a * b2
-                    s13 += a * b3
+                    s00, s01, s02, s03 = _fma4(A[i, k], b0, b1, b2, b3, s00, s01, s02, s03)
+                    s10, s11, s12, s13 = _fma4(A[i1, k], b0, b1, b2, b3, s10, s11, s12, s13)
                     if DOT_ROWS > 2:
-                        a = A[i2, k]
-                        s20 += a * b0
-                        s21 += a * b1
-                        s22 += a * b2
-                        s23 += a * b3
-                        a = A[i3, k]
-                        s30 += a * b0
-                        s31 += a * b1
-                        s32 += a * b2
-                        s33 += a * b3
+                        s20, s21, s22, s23 = _fma4(A[i2, k], b0, b1, b2, b3, s20, s21, s22, s23)
+                        s30, s31, s32, s33 = _fma4(A[i3, k], b0, b1, b2, b3, s30, s31, s32, s33)
                 if DOT_ROWS > 2:               # last rows first: a repeated row ends with its own sums
                     _store4(out, i3, j, s30, s31, s32, s33)
                     _store4(out, i2, j, s20, s21, s22, s23)
@@ -290,6 +274,12 @@ def nt_block(A, B, out, j0, j1):
                     s += A[i, k] * B[j, k]
                 out[i, j] = s
             j += 1
+
+
+@njit(inline="always")
+def _fma4(a, b0, b1, b2, b3, s0, s1, s2, s3):
+    """One row of A's term against 4 rows of B: the block's 4 sums of that row, each + a * b_c."""
+    return s0 + a * b0, s1 + a * b1, s2 + a * b2, s3 + a * b3
 
 
 @njit(inline="always")
