@@ -75,6 +75,19 @@ class ThreadGuard:
         return self.best
 
 
+def epoch_inputs(net, X, y, batch_size, lrs, perm, shifts=None, warp=None):
+    """The named tuples K.train_epoch_compiled takes for this network and data: (Data, Augment,
+    Net, Optim); `compiled_epoch` and the profiler's epoch target (profiling/epoch_target.py)."""
+    data = E.Data(X, y, perm, lrs, batch_size)
+    sr, sc = (_NO_SHIFT, _NO_SHIFT) if shifts is None else (shifts[0].copy(), shifts[1].copy())
+    aug = E.Augment(shifts is not None, sr, sc, *((True, *warp) if warp is not None else ()))
+    spec = E.Net(net.params.sizes, np.int64(K.ACT_CODES[net.activation]), float(net.dropout),
+                 np.uint64((net.seed & 0xFFFFFFFF) << 32))
+    opt = E.Optim(np.int64(K.OPT_CODES[net.optimizer]), float(net.l2), float(net.momentum),
+                  float(net.beta1), float(net.beta2), float(net.eps))
+    return data, aug, spec, opt
+
+
 def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress=None):
     """One epoch through K.train_epoch_compiled on the network's own flat arrays, CHUNK batches
     per call: the thread count can change between calls (ThreadGuard), and an interrupt lands
@@ -85,13 +98,7 @@ def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress
     If the network has a `loss_watch` attribute (set by network.training.fit), it is called with
     each chunk's mean training loss; it may raise to stop an exploding epoch early."""
     runtime.ensure_fresh_cache()
-    data = E.Data(X, y, perm, lrs, batch_size)
-    sr, sc = (_NO_SHIFT, _NO_SHIFT) if shifts is None else (shifts[0].copy(), shifts[1].copy())
-    aug = E.Augment(shifts is not None, sr, sc, *((True, *warp) if warp is not None else ()))
-    spec = E.Net(net.params.sizes, np.int64(K.ACT_CODES[net.activation]), float(net.dropout),
-                 np.uint64((net.seed & 0xFFFFFFFF) << 32))
-    opt = E.Optim(np.int64(K.OPT_CODES[net.optimizer]), float(net.l2), float(net.momentum),
-                  float(net.beta1), float(net.beta2), float(net.eps))
+    data, aug, spec, opt = epoch_inputs(net, X, y, batch_size, lrs, perm, shifts, warp)
     guard = ThreadGuard(getattr(net, "_thread_guard_best", None))
     watch = getattr(net, "loss_watch", None)
     total = 0.0

@@ -8,8 +8,8 @@ hand-offs in libgomp. Writes results/kernel_lines_epoch.txt.
 """
 import numpy as np
 
-import kernels as K
 from kernels import epoch as E
+from network.engine import epoch_inputs
 from network.model import NeuralNetwork
 from profiling.common import random_mnist
 
@@ -17,14 +17,11 @@ epoch = E.train_epoch_compiled
 
 
 def epoch_args(n=48000, batch=64):
-    """The arguments of one whole epoch (`train_epoch_compiled`), as the training engine builds
-    them: no augmentation, no dropout, plain SGD at learning rate 0.01."""
+    """The arguments of one whole epoch (`train_epoch_compiled`), built by the training engine's
+    own `epoch_inputs`: no augmentation, no dropout, plain SGD at learning rate 0.01."""
     X, y = random_mnist(n, np.float32)
     net = NeuralNetwork([784, 128, 64, 10], activation="relu", seed=0, dtype=np.float32, optimizer="sgd")
     n_batches = (n + batch - 1) // batch
-    data = E.Data(X, y, np.random.default_rng(0).permutation(n), np.full(n_batches, 0.01), batch)
-    no_shift = np.zeros(0, np.int64)
-    aug = E.Augment(False, no_shift, no_shift)
-    spec = E.Net(net.params.sizes, np.int64(K.ACT_CODES["relu"]), 0.0, np.uint64(0))
-    opt = E.Optim(np.int64(K.OPT_CODES["sgd"]), 0.0, 0.0, 0.9, 0.999, 1e-8)
+    perm = np.random.default_rng(0).permutation(n)
+    data, aug, spec, opt = epoch_inputs(net, X, y, batch, np.full(n_batches, 0.01), perm)
     return data, aug, spec, net.params.flat, opt, 0, 0, 0, n_batches
