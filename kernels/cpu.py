@@ -42,8 +42,14 @@ _SHAPES = {  # isa: (vector bytes, tile rows, {item size: tile columns}, {item s
 
 
 def compile_features():
-    """The feature string Numba compiles with: NUMBA_CPU_FEATURES if set, else the host's."""
-    from numba.core import config
+    """The feature string Numba compiles with: its code generator's, once built (kernels/runtime.py
+    builds it at import, adding '-prefer-256-bit' on AVX-512 hosts), else NUMBA_CPU_FEATURES if
+    set, else the host's."""
+    from numba.core import config, registry
+    if "_toplevel_target_context" in vars(registry.cpu_target):
+        features = getattr(registry.cpu_target.target_context.codegen(), "_tm_features", None)
+        if features:
+            return features
     if config.CPU_FEATURES is not None:
         return config.CPU_FEATURES
     from numba.core.codegen import get_host_cpu_features
@@ -61,9 +67,11 @@ def isa(features=None):
 
 
 ISA = isa()
+WIDE = "-prefer-256-bit" in compile_features().split(",")   # AVX-512 CPUs: 512-bit vectors forced
 VECTOR_BYTES, TILE_ROWS, TILE_COLS, PACK_MIN_FLOP, DOT_ROWS = _SHAPES[ISA]
 TILE_INFO = (f"{ISA}: A @ B and A.T @ B tiles of {TILE_ROWS} rows "
              f"({TILE_ROWS} x {TILE_COLS[4]} float32, {TILE_ROWS} x {TILE_COLS[8]} float64); "
              f"A @ B.T blocks of {DOT_ROWS} x 4 dot products; "
+             + ("512-bit vectors (-prefer-256-bit); " if WIDE else "")
              + (f"float32 products from {PACK_MIN_FLOP[4] >> 20} MFLOP packed" if PACK_MIN_FLOP[4]
                 else "operands never packed"))

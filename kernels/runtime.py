@@ -42,6 +42,21 @@ NumPy's in the same process, level 2 against level 3:
     AVX2 path,    float32   0.66 / 0.66 / 0.70x   against 0.70 / 0.79 / 0.45x (NumPy slow that round)
     AVX2 path,    float64   1.03 / 0.99 / 1.02x   against 1.34 / 1.30 / 1.05x
 
+  * Full-width vectors on AVX-512 CPUs (`WIDE_VECTORS`): unless the user named a CPU or its
+    features (NUMBA_CPU_NAME, NUMBA_CPU_FEATURES), Numba's code generator is built for the host's
+    features plus "-prefer-256-bit". LLVM tunes Intel's AVX-512 CPUs (Skylake-X to Emerald and
+    Granite Rapids) to prefer 256-bit vectors, so the loops of the register tiles were vectorised
+    with ymm registers: half of each FMA unit, and a float32 tile of 32 columns is then 4 ymm
+    per row, 32 accumulators, which spill. Measured 2026-12-01 on an Intel Xeon (Emerald Rapids,
+    2 vCPUs): the A @ B tile's 32 FMAs were all ymm, with the flag 16 zmm ones; the float32 epoch
+    0.37-0.42 s against NumPy's 0.53-0.61 s (0.70-0.76x) before, 0.25-0.28 s against 0.57-0.61 s
+    (0.47-0.49x) after (two alternating pairs of processes). AMD's Zen 4 has no such preference:
+    the flag changes nothing there but the cache key. The code generator reads the features once,
+    when it is built: the flag is put in the environment only while it is built, here at import
+    (it is built at the first compilation or cache load anyway), then removed. If some Numba code
+    was compiled before `kernels` was imported, the generator already exists and is left as it
+    is; `kernels.cpu.compile_features()` reports what it was built with.
+
 Not at import, but when compiling or training starts (`ensure_fresh_cache()`, called by the
 network's training engine, the benchmarks and the test suite): Numba keys a function's on-disk
 cache on its own source file only, yet a cached function carries the compiled code of every
@@ -73,6 +88,35 @@ finally:
         os.environ.pop(_k, None)
     if _AFFINITY:
         os.sched_setaffinity(0, _CPUS)         # ... so give it its CPUs back
+
+
+def _wide_vectors():
+    """The feature string the code generator is built with here, or None (the user named a CPU
+    or features; not an AVX-512 host; the generator was already built)."""
+    from numba.core import config, registry
+    from numba.core.codegen import get_host_cpu_features
+    if "NUMBA_CPU_NAME" in os.environ or "NUMBA_CPU_FEATURES" in os.environ:
+        return None
+    if "_toplevel_target_context" in vars(registry.cpu_target):
+        return None                                    # built already: too late to choose
+    features = get_host_cpu_features()
+    if "+avx512f" not in features.split(","):
+        return None
+    features += ",-prefer-256-bit"
+    os.environ["NUMBA_CPU_FEATURES"] = features
+    try:
+        config.reload_config()
+        registry.cpu_target.target_context            # builds the code generator, which reads it
+    finally:
+        os.environ.pop("NUMBA_CPU_FEATURES", None)
+        config.reload_config()
+    return features
+
+
+WIDE_VECTORS = _wide_vectors()
+"""The features the kernels compile with when runtime chose them (the host's + '-prefer-256-bit'
+on an AVX-512 CPU), else None."""
+
 MASTER_CPUS = _bound if ("OMP_PROC_BIND" in OPENMP_SETTINGS and numba.threading_layer() == "omp"
                          and _bound != _CPUS) else None
 """The CPU libgomp gave the parallel kernels' master thread ({0} on a 2-CPU machine), or None when

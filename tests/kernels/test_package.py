@@ -219,3 +219,45 @@ def test_pinned_blocks_in_two_threads_keep_numba_able_to_compile_until_the_last_
     t.join(10)
     assert seen == [str(runtime.numba.config.NUMBA_NUM_THREADS)]
     assert "NUMBA_NUM_THREADS" not in os.environ          # gone once the last block ended
+
+
+_WIDE = """
+    import json, os, re
+    import numpy as np
+    from kernels import cpu, runtime, tiles
+    A = np.ones((64, 784), np.float32); B = np.ones((784, 128), np.float32)
+    out = np.empty((64, 128), np.float32)
+    from numba import njit
+    f = njit(tiles.nn_block.py_func)   # a private, uncached copy: compiled by this process's codegen
+    f(A, B, out, 0, 64, 0, 128)
+    asm = "".join(f.inspect_asm().values())
+    print(json.dumps([runtime.WIDE_VECTORS is not None, cpu.WIDE, cpu.ISA,
+                      "NUMBA_CPU_FEATURES" in os.environ,
+                      len(re.findall(r"vfmadd\\S+\\s[^\\n]*zmm", asm)),
+                      len(re.findall(r"vfmadd\\S+\\s[^\\n]*ymm", asm))]))
+"""
+
+
+def test_avx512_hosts_compile_with_full_width_vectors_unless_the_user_named_the_cpu(tmp_path):
+    """LLVM tunes Intel's AVX-512 CPUs to prefer 256-bit vectors; runtime builds the code generator
+    with '-prefer-256-bit' so the register tiles' multiply-adds use zmm registers, and leaves no
+    trace in the environment. A CPU or features the user names are used as they are."""
+    from numba.core.codegen import get_host_cpu_features
+    host512 = "+avx512f" in get_host_cpu_features().split(",")
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path)
+    res = subprocess.run([sys.executable, "-c", textwrap.dedent(_WIDE)], cwd=ROOT, capture_output=True,
+                         text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    import json
+    chose, wide, isa, leaked, fma_zmm, fma_ymm = json.loads(res.stdout)
+    assert chose == wide == host512 and not leaked
+    if host512:
+        assert isa == "avx512" and fma_zmm > 0 and fma_ymm == 0, (fma_zmm, fma_ymm)
+    # the user's features win: the haswell path (AVX2) is built as named, with no flag of ours
+    env.update(NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+sse4.2,-avx512f")
+    res = subprocess.run([sys.executable, "-c", textwrap.dedent(_WIDE)], cwd=ROOT, capture_output=True,
+                         text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    chose, wide, isa, leaked, fma_zmm, fma_ymm = json.loads(res.stdout)
+    assert (chose, wide, isa, leaked, fma_zmm) == (False, False, "avx2", True, 0) and fma_ymm > 0
