@@ -3,6 +3,7 @@
     python -m profiling.bench_kernels [--batch-sizes 32,64,128,512]
         [--nets 784-128-64-10,784-1024-1024-10] [--dtypes float32,float64] [--repeats 5]
         [--min-time 0.02] [--kernels matmul,relu] [--quick] [--out-dir results] [--plots-dir plots]
+    python -m profiling.bench_kernels --replot [--out-dir results] [--plots-dir plots]
 
 For each network, dtype and batch size N, every kernel with a case in profiling/cases.py (every
 public kernel of `kernels/` but the few BENCH_EXEMPT names) runs on the shapes training gives it: the matrix products
@@ -19,7 +20,9 @@ products, GB/s (bytes read + written, counted from the arrays each kernel touche
 and speedup_vs_numpy = NumPy time / kernel time (> 1: the kernel is faster); results/kernel_pairs.csv
 walks kernels/pairs.py: each optimised kernel beside the plain kernel it must equal, at the same
 shape (where they take the same shape); the machine record in results/machine.json; and
-plots/kernel_benchmarks.png.
+plots/kernel_benchmarks.png (profiling/kernel_plots.py: with one batch size, every product and
+fused layer against np.dot layer by layer). --replot redraws that figure from --out-dir's
+kernel_benchmarks.csv without measuring anything.
 """
 import argparse
 import os
@@ -29,7 +32,8 @@ import numpy as np
 
 from profiling import cases as C
 from profiling.common import (PLOTS_DIR, RESULTS_DIR, blas_peak, csv_list, log, record_machine,
-                              save_figure, write_csv)
+                              write_csv)
+from profiling.kernel_plots import plot, read_rows
 from profiling.timing import interleaved_per_call
 
 FIELDS = ["net", "dtype", "batch", "op", "case", "kernel", "layer", "shape", "flop", "bytes",
@@ -150,76 +154,6 @@ def run(nets, batch_sizes, dtypes, repeats, min_time, only=None, quiet=False):
     return rows
 
 
-# ------------------------------------------------------------------------------- the plot
-def plot(rows, path):
-    """Matmul GFLOP/s vs batch (per net, float32 and float64) and speedup bars at batch 64."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    nets = list(dict.fromkeys(r["net"] for r in rows))
-    dtypes = list(dict.fromkeys(r["dtype"] for r in rows))
-    fig, axes = plt.subplots(2, max(2, len(nets)), figsize=(6.5 * max(2, len(nets)), 9), squeeze=False)
-    styles = {}
-    for ci, net in enumerate(nets):
-        ax = axes[0, ci]
-        for dtype in dtypes:
-            sel = [r for r in rows if r["net"] == net and r["dtype"] == dtype and r["op"] == "matmul"
-                   and r["case"].startswith("matmul_")]
-            series, seen = {}, set()
-            for r in sel:  # aggregate over layers: total FLOP / total time, per batch size
-                entries = [(r["kernel"], r["kernel_us"])]
-                key = (r["case"], r["layer"], r["batch"])
-                if key not in seen:  # NumPy's time appears once per implementation: count it once
-                    seen.add(key)
-                    entries.append(("numpy " + r["case"].replace("matmul_", ""), r["numpy_us"]))
-                for who, t in entries:
-                    f, tt = series.setdefault(who, {}).get(r["batch"], (0.0, 0.0))
-                    series[who][r["batch"]] = (f + float(r["flop"]), tt + float(t) * 1e-6)
-            for who, pts in sorted(series.items()):
-                bs = sorted(pts)
-                styles.setdefault(who, len(styles))
-                ax.plot(bs, [pts[b][0] / pts[b][1] / 1e9 for b in bs], "--" if dtype == "float64" else "-",
-                        marker="o", ms=3, color=f"C{styles[who] % 10}", label=f"{who} {dtype}")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("GFLOP/s (all layers of one training step)")
-        ax.set_title(f"matrix products, net {net}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, ncol=2)
-    for ci in range(len(nets), axes.shape[1]):
-        axes[0, ci].axis("off")
-    batches = sorted({int(r["batch"]) for r in rows if r["batch"] != ""})
-    pick = [b for b in (64, 512) if b in batches] or batches[:2]
-    for ci, batch in enumerate(pick[:axes.shape[1]]):
-        ax = axes[1, ci]
-        net, dtype = nets[0], dtypes[0]
-        sel = [r for r in rows if r["net"] == net and r["dtype"] == dtype
-               and (r["batch"] == batch or r["batch"] == "")]
-        agg = {}
-        for r in sel:
-            k = r["kernel"]
-            a = agg.setdefault(k, [0.0, 0.0])
-            a[0] += float(r["kernel_us"])
-            a[1] += float(r["numpy_us"])
-        names = sorted(agg, key=lambda k: agg[k][1] / agg[k][0])
-        vals = [agg[k][1] / agg[k][0] for k in names]
-        ax.barh(range(len(names)), vals, color=["C2" if v >= 1 else "C3" for v in vals])
-        ax.axvline(1, color="k", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_yticks(range(len(names)))
-        ax.set_yticklabels(names, fontsize=7)
-        ax.set_xlabel("speedup vs NumPy (NumPy time / kernel time, summed over layers)")
-        ax.set_title(f"net {net}, {dtype}, batch {batch} (optimizers: batch-independent)")
-        ax.grid(alpha=0.3, axis="x")
-    for ci in range(len(pick), axes.shape[1]):
-        axes[1, ci].axis("off")
-    fig.suptitle("Numba kernels vs NumPy (median of repeats, JIT compile excluded)")
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m profiling.bench_kernels", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,7 +173,12 @@ def main(argv=None):
                     help="leave the calling thread unbound while timing (by default it is held on the "
                          "OpenMP master's CPU, as in training: kernels/runtime.py pinned)")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--replot", action="store_true",
+                    help="measure nothing: redraw kernel_benchmarks.png in --plots-dir from the "
+                         "kernel_benchmarks.csv in --out-dir")
     a = ap.parse_args(argv)
+    if a.replot:
+        return _replot(ap, a)
     if a.quick:
         a.batch_sizes, a.nets, a.dtypes, a.repeats, a.min_time = [32], "784-32-16-10", "float32", 1, 0.0
     try:
@@ -277,6 +216,26 @@ def main(argv=None):
         plot(rows, png)
         print(f"wrote {png}")
     _summary(rows)
+    return 0
+
+
+def _replot(ap, a):
+    csv_path = os.path.join(a.out_dir, "kernel_benchmarks.csv")
+    if not os.path.isfile(csv_path):
+        ap.error(f"--replot: no {csv_path} (run the benchmark with this --out-dir first)")
+    try:
+        rows = read_rows(csv_path)
+    except (KeyError, ValueError) as e:
+        ap.error(f"--replot: {csv_path} is not a kernel_benchmarks.csv ({type(e).__name__}: {e})")
+    if not rows:
+        ap.error(f"--replot: {csv_path} has no rows")
+    from network.cli import output_dir_problem
+    problem = output_dir_problem(a.plots_dir, "--plots-dir")
+    if problem:
+        ap.error(problem)
+    png = os.path.join(a.plots_dir, "kernel_benchmarks.png")
+    plot(rows, png)
+    print(f"wrote {png}")
     return 0
 
 

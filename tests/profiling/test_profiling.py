@@ -122,6 +122,31 @@ def test_bench_kernels_pins_the_calling_thread_only_while_timing_unless_told_not
         assert set(machine["kernels_openmp"]) == {"set_while_loading", "master_cpus"}
 
 
+def test_bench_kernels_replot_redraws_the_figure_from_a_written_csv_and_measures_nothing(tmp_path, monkeypatch):
+    from profiling import kernel_plots
+    assert bench_kernels.main(["--quick", "--quiet", "--kernels", "matmul_nn,relu_forward", "--no-plot",
+                               "--out-dir", str(tmp_path)]) == 0
+    rows = kernel_plots.read_rows(tmp_path / "kernel_benchmarks.csv")
+    assert {type(r["batch"]) for r in rows} == {int} and all(r["kernel_us"] > 0 for r in rows)
+    # --replot must not time anything: any timing call fails the test
+    monkeypatch.setattr(bench_kernels, "run", lambda *a, **k: pytest.fail("--replot measured"))
+    plots = tmp_path / "plots"
+    assert bench_kernels.main(["--replot", "--out-dir", str(tmp_path), "--plots-dir", str(plots)]) == 0
+    assert (plots / "kernel_benchmarks.png").stat().st_size > 0
+    # several batch sizes: the GFLOP/s-over-batch layout
+    kernel_plots.plot(rows + [dict(r, batch=64) for r in rows], plots / "two_batches.png")
+    assert (plots / "two_batches.png").stat().st_size > 0
+
+
+def test_bench_kernels_replot_without_a_csv_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        bench_kernels.main(["--replot", "--out-dir", str(tmp_path / "none")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--replot: no " in err and "kernel_benchmarks.csv" in err
+    assert not (tmp_path / "none").exists()
+
+
 def test_bench_kernels_rejects_unknown_kernel_filter(tmp_path):
     assert bench_kernels.main(["--quick", "--quiet", "--kernels", "no_such_kernel",
                                "--out-dir", str(tmp_path), "--no-plot"]) == 2
