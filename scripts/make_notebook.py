@@ -146,7 +146,8 @@ show("run_agreement.png", 700); show("avx2/run_agreement.png", 700); show("avx2/
             print(f"{sub:<9} {r['impl']:<32} {r['dtype']:<8} epoch {float(r['epoch_s']):7.3f} s   ratio to NumPy {r['ratio_to_numpy'][:5]}")
 for r in read_csv(R / "xeon" / "products" / "kernel_benchmarks.csv"):
     print(f"  {r['net']:<17} {r['kernel']:<26} {r['layer']} {r['shape']:<13} x{float(r['speedup_vs_numpy']):.2f} np.dot")
-show("xeon/epoch_benchmark.png", 800); show("xeon/avx2/epoch_benchmark.png", 800)"""),
+show("xeon/epoch_benchmark.png", 800); show("xeon/avx2/epoch_benchmark.png", 800)
+show("xeon/scaling.png", 900); show("xeon/avx2/scaling.png", 900); show("xeon/products/kernel_benchmarks.png", 900)"""),
     ("md", "Validation accuracy against wall time, 3 seeds each (`python scripts/time_to_accuracy.py`)."),
     ("code", """print(json.dumps(json.loads((R / "time_to_accuracy.json").read_text()), indent=1)[:1500])
 show("time_to_accuracy.png", 800)"""),
