@@ -212,9 +212,7 @@ def main(argv=None):
         print(f"NumPy matmul 1024^3: {info['numpy_matmul_1024_gflops']} GFLOP/s")
     print(f"wrote {csv_path} ({len(rows)} rows)")
     if not a.no_plot:
-        png = os.path.join(a.plots_dir, "kernel_benchmarks.png")
-        plot(rows, png)
-        print(f"wrote {png}")
+        _draw(rows, a.plots_dir)
     _summary(rows)
     return 0
 
@@ -230,13 +228,18 @@ def _replot(ap, a):
     if not rows:
         ap.error(f"--replot: {csv_path} has no rows")
     from network.cli import output_dir_problem
-    problem = output_dir_problem(a.plots_dir, "--plots-dir")
+    problem = output_dir_problem(a.plots_dir, "--plots-dir")   # --out-dir is only read here
     if problem:
         ap.error(problem)
-    png = os.path.join(a.plots_dir, "kernel_benchmarks.png")
+    _draw(rows, a.plots_dir)
+    return 0
+
+
+def _draw(rows, plots_dir):
+    """plots_dir/kernel_benchmarks.png from the rows (a measured run's or --replot's)."""
+    png = os.path.join(plots_dir, "kernel_benchmarks.png")
     plot(rows, png)
     print(f"wrote {png}")
-    return 0
 
 
 PAIR_FIELDS = ["net", "dtype", "batch", "layer", "shape", "fast", "plain", "fast_us", "plain_us",

@@ -66,25 +66,30 @@ def _ratio_axis(ax, vals):
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
 
 
+def _ratio_bars(ax, names, vals, good, label_size):
+    """Horizontal bars of ratios (green from `good` up, red below), each with its value, a line
+    at 1 and a plain-number log axis: the shared body of the two bar panels."""
+    ax.barh(range(len(vals)), vals, color=["C2" if v >= good else "C3" for v in vals])
+    for i, v in enumerate(vals):
+        ax.text(v, i, f" {v:.2f}", va="center", fontsize=6)
+    ax.axvline(1, color="k", lw=0.8)
+    _ratio_axis(ax, vals)
+    ax.set_yticks(range(len(vals)))
+    ax.set_yticklabels(names, fontsize=label_size)
+    ax.grid(alpha=0.3, axis="x")
+
+
 def _per_layer(ax, rows, net, dtype, batch):
     """np.dot's time over the kernel's for every product and fused layer at each layer shape."""
     sel = [r for r in rows if r["net"] == net and r["dtype"] == dtype and r["batch"] == batch
            and r["op"] == "matmul"]
-    names = [f"{r['kernel'].split('.')[-1]}  {r['layer']} {r['shape']}" for r in sel]
     vals = [r["numpy_us"] / r["kernel_us"] for r in sel]
-    ax.barh(range(len(sel)), vals, color=["C2" if v >= BAR else "C3" for v in vals])
-    for i, v in enumerate(vals):
-        ax.text(v, i, f" {v:.2f}", va="center", fontsize=6)
-    ax.axvline(1, color="k", lw=0.8)
+    _ratio_bars(ax, [f"{r['kernel'].split('.')[-1]}  {r['layer']} {r['shape']}" for r in sel], vals, BAR, 6)
     ax.axvline(BAR, color="k", lw=0.8, ls=":", label=f"{BAR:.0%} of np.dot's rate")
-    _ratio_axis(ax, vals)
-    ax.set_yticks(range(len(sel)))
-    ax.set_yticklabels(names, fontsize=6)
     ax.invert_yaxis()
     ax.set_xlabel("np.dot time / kernel time (> 1: the kernel is faster)")
     met = sum(v >= BAR for v in vals)
     ax.set_title(f"net {net}, {dtype}, batch {batch}: {met} of {len(vals)} at {BAR:.0%} or more")
-    ax.grid(alpha=0.3, axis="x")
     ax.legend(fontsize=6, loc="lower right")
 
 
@@ -97,17 +102,9 @@ def _speedup_bars(ax, rows, net, dtype, batch):
             a[0] += r["kernel_us"]
             a[1] += r["numpy_us"]
     names = sorted(agg, key=lambda k: agg[k][1] / agg[k][0])
-    vals = [agg[k][1] / agg[k][0] for k in names]
-    ax.barh(range(len(names)), vals, color=["C2" if v >= 1 else "C3" for v in vals])
-    for i, v in enumerate(vals):
-        ax.text(v, i, f" {v:.2f}", va="center", fontsize=6)
-    ax.axvline(1, color="k", lw=0.8)
-    _ratio_axis(ax, vals)
-    ax.set_yticks(range(len(names)))
-    ax.set_yticklabels(names, fontsize=7)
+    _ratio_bars(ax, names, [agg[k][1] / agg[k][0] for k in names], 1.0, 7)
     ax.set_xlabel("speedup vs NumPy (NumPy time / kernel time, summed over layers)")
     ax.set_title(f"net {net}, {dtype}, batch {batch} (optimizers: batch-independent)")
-    ax.grid(alpha=0.3, axis="x")
 
 
 def plot(rows, path):

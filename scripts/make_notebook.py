@@ -132,22 +132,23 @@ show("roofline.png", 900); show("sklearn_benchmark.png", 800)"""),
         print(f"   {float(r['rel_diff']):+.0%}  {r['file']}: {r['measurement']} ({r['column']})")
 show("run_agreement.png", 700); show("avx2/run_agreement.png", 700); show("avx2/scaling.png", 900)"""),
     ("md", "Each matrix product and fused layer called one at a time from Python at batch 64, against its "
-           "NumPy equivalent, samples alternating (`results/products/`, `results/avx2/products/`)."),
-    ("code", """for sub in ("products", "avx2/products"):
+           "NumPy equivalent, samples alternating (`results/products/`, `results/avx2/products/`; the Intel Xeon: `results/xeon/products/`)."),
+    ("code", """for sub in ("products", "avx2/products", "xeon/products"):
     print(sub)
     for r in read_csv(R / sub / "kernel_benchmarks.csv"):
         print(f"  {r['net']:<17} {r['kernel']:<26} {r['layer']} {r['shape']:<13} "
               f"{float(r['kernel_gflops']):6.1f} GFLOP/s, np.dot {float(r['numpy_gflops']):6.1f}: x{float(r['speedup_vs_numpy']):.2f}")"""),
     ("md", "The same epoch on another machine of this kind, an Intel Xeon (Ice Lake, AVX-512), on both paths "
-           "(`results/xeon/`, `results/xeon/avx2/`), and its products called one at a time (`results/xeon/products/`)."),
+           "(`results/xeon/`, `results/xeon/avx2/`; its products called one at a time are in the list above). "
+           "Printed rather than drawn, to keep this notebook small: the figures are `plots/xeon/`."),
     ("code", """for sub in ("xeon", "xeon/avx2"):
     for r in read_csv(R / sub / "epoch_benchmark.csv"):
         if r.get("epoch_s"):
             print(f"{sub:<9} {r['impl']:<32} {r['dtype']:<8} epoch {float(r['epoch_s']):7.3f} s   ratio to NumPy {r['ratio_to_numpy'][:5]}")
-for r in read_csv(R / "xeon" / "products" / "kernel_benchmarks.csv"):
-    print(f"  {r['net']:<17} {r['kernel']:<26} {r['layer']} {r['shape']:<13} x{float(r['speedup_vs_numpy']):.2f} np.dot")
-show("xeon/epoch_benchmark.png", 800); show("xeon/avx2/epoch_benchmark.png", 800)
-show("xeon/scaling.png", 900); show("xeon/avx2/scaling.png", 900); show("xeon/products/kernel_benchmarks.png", 900)"""),
+    for kind in ("batch", "width"):
+        print(f"{sub:<9} scaling over {kind}, kernels / NumPy:", "  ".join(
+            f"{r['batch' if kind == 'batch' else 'hidden']}: {float(r['ratio_to_numpy']):.2f}"
+            for r in read_csv(R / sub / f"scaling_{kind}.csv") if r["impl"].startswith("kernels")))"""),
     ("md", "Validation accuracy against wall time, 3 seeds each (`python scripts/time_to_accuracy.py`)."),
     ("code", """print(json.dumps(json.loads((R / "time_to_accuracy.json").read_text()), indent=1)[:1500])
 show("time_to_accuracy.png", 800)"""),
