@@ -12,6 +12,7 @@ import kernels as K
 from kernels import epoch as E
 from kernels import runtime
 from kernels.warp import augment_images
+from network.warmup import precompile_epoch
 
 _NO_SHIFT = np.zeros(0, np.int64)
 
@@ -100,6 +101,9 @@ def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress
     runtime.ensure_fresh_cache()
     data, aug, spec, opt = epoch_inputs(net, X, y, batch_size, lrs, perm, shifts, warp)
     guard = ThreadGuard(getattr(net, "_thread_guard_best", None))
+    # a cold cache: compile the kernels the epoch calls on two processes first (network/warmup.py)
+    precompile_epoch((data, aug, spec, net.params.flat, opt, net.step, net.dropout_calls, 0, 1),
+                     net.dtype, warp is not None)
     watch = getattr(net, "loss_watch", None)
     total = 0.0
     try:

@@ -26,9 +26,12 @@ Cold / warm start: a fresh interpreter (subprocess) with NUMBA_CACHE_DIR set to 
 directory imports the package, builds the net and trains one epoch, so the first call compiles
 every kernel ("cold cache"); a second subprocess reuses that cache directory ("warm cache", the
 kernels are loaded from disk). Reported: import time, first-epoch time (compile or cache load
-included), second-epoch time, and the whole process's wall time; results/compile_times.csv has
-Numba's compile time per function in the cold process: its own (exclusive) and with the callees
-compiled for it (inclusive); the exclusive times add up to the whole compile time.
+included), second-epoch time, and the whole process's wall time. The cold process compiles on two
+processes (network/warmup.py: a helper compiles about half of the epoch's kernels, then the
+inference kernels); results/compile_times.csv has Numba's compile time per function in each
+(`process` main or helper): its own (exclusive) and with the callees compiled for it (inclusive).
+A process's exclusive times add up to its whole compile time; the first epoch waits for the
+longer of the two shares, then compiles the epoch itself.
 
 The data are random arrays of MNIST's shape (48,000 x 784 in [0, 1), labels 0..9): the timing of
 these dense kernels does not depend on the pixel values, so no download is needed.
@@ -48,6 +51,7 @@ import warnings
 
 import numpy as np
 
+from network.warmup import REPORT_ENV, compile_times
 from profiling.epoch_plots import plot_epoch, plot_scaling
 from profiling.timing import interleaved, paired_ratio
 from profiling.common import (ROOT, add_common_options, blas_peak, csv_list, log, make_parser, positive_int, random_mnist,
@@ -200,35 +204,17 @@ def _child_startup(n, batch, dtype):
                       "compile": compile_times(rec.buffer)}))
 
 
-def compile_times(events):
-    """[(function, signature, exclusive s, inclusive s)] from Numba's "numba:compile" events, one
-    row per function and signature compiled, longest exclusive time first. Inclusive time counts
-    the callees compiled for it (the epoch's entry holds nearly all of it); exclusive time is its
-    own: typing, lowering and LLVM's optimisation of its module, which re-optimises the code of
-    the callees linked into it."""
-    stack, rows = [], {}
-    for ts, ev in events:
-        disp = ev.data.get("dispatcher")
-        fn = getattr(disp, "py_func", None)
-        name = f"{fn.__module__.removeprefix('kernels.')}.{fn.__qualname__}" if fn else str(disp)
-        key = (name, str(ev.data.get("args", ""))[:80])
-        if ev.is_start:
-            stack.append([key, ts, 0.0])
-            continue
-        k, start, children = stack.pop()
-        total = ts - start
-        excl, incl = rows.get(k, (0.0, 0.0))
-        rows[k] = (excl + total - children, incl + total)
-        if stack:
-            stack[-1][2] += total
-    return sorted(((k[0], k[1], e, i) for k, (e, i) in rows.items()), key=lambda r: -r[2])
+def _compile_rows(process, rows):
+    return [{"process": process, "kernel": k, "signature": sig, "exclusive_s": e, "inclusive_s": i}
+            for k, sig, e, i in rows]
 
 
 def bench_startup(n, batch, dtype, quiet=False):
     """Rows for a cold (empty Numba cache) and a warm (populated cache) start, each a subprocess."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        report = os.path.join(cache, "helper.json")     # the cold start's helper process (network/warmup.py)
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, **{REPORT_ENV: report})
         for label in ("kernels cold start (empty cache)", "kernels warm start (cached)"):
             log(f"  {label}: subprocess, n {n} ...", quiet)
             cmd = [sys.executable, "-m", "profiling.bench_epoch", "--_child-startup", "--n", str(n),
@@ -248,8 +234,14 @@ def bench_startup(n, batch, dtype, quiet=False):
             log(f"    import {d['import_s']:.2f} s, first epoch {d['first_epoch_s']:.2f} s, "
                 f"second {d['second_epoch_s']:.2f} s, process {wall:.2f} s", quiet)
             if label.startswith("kernels cold"):
-                compile_rows = [{"kernel": k, "signature": sig, "exclusive_s": e, "inclusive_s": i}
-                                for k, sig, e, i in d["compile"]]
+                compile_rows = _compile_rows("main", d["compile"])
+                if os.path.exists(report):
+                    with open(report) as f:
+                        helper = json.load(f)
+                    compile_rows += _compile_rows("helper", helper["compile"])
+                    log(f"    helper process: its share of the epoch's kernels compiled after "
+                        f"{helper['ready_s']:.2f} s, the inference kernels after {helper['done_s']:.2f} s", quiet)
+                    os.remove(report)
     return rows, compile_rows
 
 
@@ -293,6 +285,25 @@ def bench_scaling(kind, values, n, batch, dtype, repeats, quiet=False):
     return rows
 
 
+def startup_only(n, batch, dtype, repeats, out_dir, quiet):
+    """`repeats` cold/warm start pairs (bench_startup); writes startup.csv with every round and
+    compile_times.csv of the round whose cold start is the median. Returns the paths written."""
+    rounds = []
+    for r in range(repeats):
+        log(f"start-up round {r + 1} of {repeats}", quiet)
+        rows, compile_rows = bench_startup(n, batch, dtype, quiet)
+        rounds.append(([dict(row, round=r + 1) for row in rows], compile_rows))
+    rows = [row for rr, _ in rounds for row in rr]
+    colds = sorted(rounds, key=lambda rc: rc[0][0]["first_epoch_s"])
+    paths = [os.path.join(out_dir, "startup.csv"), os.path.join(out_dir, "compile_times.csv")]
+    write_csv(paths[0], rows, ["round", *FIELDS])
+    write_csv(paths[1], colds[len(colds) // 2][1], ["process", "kernel", "signature", "exclusive_s", "inclusive_s"])
+    cold = ", ".join(f"{rr[0]['first_epoch_s']:.2f}" for rr, _ in rounds)
+    warm = ", ".join(f"{rr[1]['first_epoch_s']:.2f}" for rr, _ in rounds)
+    print(f"first epoch with an empty cache (compiling included): {cold} s; with the cache: {warm} s")
+    return paths
+
+
 def main(argv=None):
     ap = make_parser("python -m profiling.bench_epoch", __doc__)
     ap.add_argument("--n", type=positive_int, default=48000, help="training images per epoch")
@@ -307,6 +318,9 @@ def main(argv=None):
                          "for the median of a few rounds to hold still on a shared machine)")
     ap.add_argument("--scaling-only", action="store_true", help="skip the epoch and start-up benchmarks")
     ap.add_argument("--no-startup", action="store_true", help="skip the cold/warm start subprocesses")
+    ap.add_argument("--startup-only", action="store_true",
+                    help="only the cold/warm start, --repeats times: startup.csv (every round) and "
+                         "compile_times.csv (the round with the median cold start)")
     ap.add_argument("--no-peers", action="store_true", help="skip scikit-learn and PyTorch")
     add_common_options(ap, "tiny run for tests: n 512, 1 repeat, float32")
     ap.add_argument("--_child-startup", action="store_true", help=argparse.SUPPRESS)
@@ -326,14 +340,16 @@ def main(argv=None):
 
     os.makedirs(a.out_dir, exist_ok=True)
     written = []
-    if not a.scaling_only:
+    if a.startup_only:
+        written += startup_only(a.n, a.batch, dtypes[0], a.repeats, a.out_dir, a.quiet)
+    elif not a.scaling_only:
         log(f"epoch benchmark: n {a.n}, batch {a.batch}, {a.repeats} repeats", a.quiet)
         rows = bench_epochs(a.n, a.batch, dtypes, a.repeats, peers=not a.no_peers, quiet=a.quiet)
         if not a.no_startup:
             start_rows, compile_rows = bench_startup(a.n, a.batch, dtypes[0], a.quiet)
             rows += start_rows
             written.append(os.path.join(a.out_dir, "compile_times.csv"))
-            write_csv(written[-1], compile_rows, ["kernel", "signature", "exclusive_s", "inclusive_s"])
+            write_csv(written[-1], compile_rows, ["process", "kernel", "signature", "exclusive_s", "inclusive_s"])
         path = os.path.join(a.out_dir, "epoch_benchmark.csv")
         write_csv(path, rows, FIELDS)
         written.append(path)

@@ -16,7 +16,8 @@ LAYERS = {"kernels": 0, "network": 1, "data": 2, "experiments": 3, "analysis": 3
 SCRIPTS = ["train.py", "evaluate.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scripts").glob("*.py"))]
 ENTRY_POINTS = [["train.py"], ["evaluate.py"], ["scripts/make_notebook.py"], ["-m", "data"], ["-m", "experiments"],
                 ["-m", "experiments.tables"], ["-m", "analysis"], ["-m", "analysis.demo"], ["-m", "kernels"],
-                ["-m", "profiling.bench_kernels"], ["-m", "profiling.bench_epoch"], ["-m", "profiling.line_report"]]
+                ["-m", "profiling.bench_kernels"], ["-m", "profiling.bench_epoch"], ["-m", "profiling.line_report"],
+                ["-m", "network.warmup"]]
 
 
 def imported_packages(path):

@@ -1,0 +1,74 @@
+"""The argument types of the kernels a training run calls, written out, so that a cold start can
+compile them before the epoch needs them, some in another process (network/warmup.py): each one
+then loads from the on-disk cache when the epoch is compiled, instead of compiling inside it.
+
+`epoch_kernels` mirrors the calls in kernels/epoch.py (every array there is a C-contiguous view
+of a flat buffer, every index an int64, every rate a float64); `inference_kernels` those of
+network/model.py's evaluate and predict. A wrong or missing entry costs only time: the epoch then
+compiles that kernel itself. tests/kernels/test_signatures.py checks that compiling the epoch
+after these compiles none of them again.
+"""
+import numpy as np
+from numba import from_dtype, types
+
+from kernels import activations, augment, epoch, layers, loss, matmul, optim, products, tiles
+
+I64, F64, U64, BOOL = types.int64, types.float64, types.uint64, types.boolean
+IV = types.Array(I64, 1, "C")          # int64 vector: labels, row numbers, layer sizes
+
+
+def _arrays(dtype):
+    """(vector, matrix) types of C-contiguous float arrays of this dtype."""
+    f = from_dtype(np.dtype(dtype))
+    return types.Array(f, 1, "C"), types.Array(f, 2, "C")
+
+
+def epoch_kernels(dtype, warp):
+    """{name: (dispatcher, argument types)} for every kernel K.train_epoch_compiled calls on
+    arrays of `dtype` (a NumPy dtype or its name); warp: whether its Augment warps (gather_warp)
+    or only shifts or copies (gather_rows)."""
+    v, m = _arrays(dtype)
+    rates = (F64,) * 5              # lr, then l2 or mu, then mu or beta1, ... (see each kernel)
+    if warp:
+        gather = (augment.gather_warp,
+                  (m, IV, U64, I64, F64, F64, F64, I64, types.Array(F64, 4, "C"), m))
+    else:
+        gather = (augment.gather_rows, (m, IV, IV, IV, BOOL, m))
+    return {
+        "epoch.layout": (epoch.layout, (IV,)),
+        "augment.gather": gather,
+        # forward: Z = H @ W + b, A = f(Z), D = A * mask (parallel, or on one thread)
+        "layers._linear_act_parallel": (layers._linear_act_parallel,
+                                        (m, m, v, I64, m, m, F64, U64, m, m)),
+        "tiles.nt_block": (tiles.nt_block, (m, m, m, I64, I64)),
+        "layers._forward_epilogue": (layers._forward_epilogue,
+                                     (m, v, I64, m, F64, U64, m, m, I64, I64)),
+        "products._threads_for": (products._threads_for, (I64, I64, I64)),
+        "loss.softmax_xent_grad": (loss.softmax_xent_grad, (m, IV, m)),
+        # backward: dH = f'(.) * mask * (dZ @ W.T); dW = H.T @ dZ and the step; db and its step
+        "tiles._wide": (tiles._wide, (m,)),
+        "layers._input_grad_parallel": (layers._input_grad_parallel,
+                                        (m, m, m, I64, m, BOOL, m)),
+        "tiles.nn_block": (tiles.nn_block, (m, m, m, I64, I64, I64, I64)),
+        "layers._input_grad_epilogue": (layers._input_grad_epilogue,
+                                        (m, m, I64, m, BOOL, I64, I64)),
+        "layers._weight_grad_parallel": (layers._weight_grad_parallel,
+                                         (m, m, m, m, m, m, I64) + rates + (F64, I64)),
+        "tiles.tn_block": (tiles.tn_block, (m, m, m, I64, I64, I64, I64)),
+        "optim.optimizer_step": (optim.optimizer_step, (v, v, v, v, I64) + rates + (F64, I64)),
+        "layers.bias_grad_step": (layers.bias_grad_step, (m, v, v, v, v, I64) + rates + (I64,)),
+    }
+
+
+def inference_kernels(dtype):
+    """{name: (dispatcher, argument types)} for the kernels NeuralNetwork.evaluate and predict
+    call on arrays of `dtype` (network/model.py: _forward, evaluate, predict_proba, predict)."""
+    v, m = _arrays(dtype)
+    return {
+        "products.matmul_nn_fast": (products.matmul_nn_fast, (m, m, m)),
+        "matmul.bias_forward": (matmul.bias_forward, (v, m)),
+        "activations.activation_forward": (activations.activation_forward, (I64, m, m)),
+        "loss.softmax_cross_entropy_forward": (loss.softmax_cross_entropy_forward, (m, IV, m)),
+        "loss.softmax_forward": (loss.softmax_forward, (m, m)),
+        "loss.argmax_rows": (loss.argmax_rows, (m, IV)),
+    }

@@ -1,0 +1,168 @@
+"""A cold start's compiling, on two processes.
+
+When the compiled epoch is not in Numba's on-disk cache yet (a fresh clone, another CPU, changed
+kernels), compiling it compiles every kernel it calls, one after another, on one core. Instead
+`precompile_epoch` starts a helper process (`python -m network.warmup DTYPE shift|warp`) that
+compiles the backward kernels (HELPER) while this process compiles the forward ones; both write
+the shared on-disk cache. The epoch is then compiled here and loads every kernel it calls from the
+cache. While it does, the helper compiles the kernels evaluation and prediction call
+(kernels/signatures.py lists them all). Nothing here changes a result: a kernel the helper did
+not compile (it failed, or a signature in kernels/signatures.py went stale) is compiled by the
+epoch itself, as before.
+
+The helper writes "ready" on its standard output when its share of the epoch's kernels is in the
+cache, then "done" and, with --report FILE, its compile times per kernel in FILE (JSON), for the
+benchmark (profiling/bench_epoch.py).
+"""
+import argparse
+import atexit
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from numba.core import event
+
+from kernels import runtime
+from kernels import signatures as S
+from kernels import train_epoch_compiled
+
+_BACKWARD = ("optim.optimizer_step", "layers._weight_grad_parallel", "tiles.tn_block")
+HELPER = {False: _BACKWARD + ("layers._input_grad_parallel", "tiles.nn_block",
+                              "layers._input_grad_epilogue"),
+          True: _BACKWARD + ("augment.gather",)}
+"""The epoch kernels the helper compiles, for an epoch without warping and with: about half of the
+compiling each time (warping adds gather_warp, about 3 s). optimizer_step comes first: LAST,
+compiled here once the helper is ready, loads it."""
+LAST = "layers.bias_grad_step"
+REPORT_ENV = "MNIST_WARMUP_REPORT"
+"""If set, the file the helper writes its compile times to (profiling/bench_epoch.py)."""
+
+_helpers = []
+
+
+def _compile(kernels, names):
+    with runtime.compile_level():
+        for name in names:
+            dispatcher, sig = kernels[name]
+            dispatcher.compile(sig)
+
+
+def is_cached(dispatcher, args):
+    """Whether `dispatcher` has code for these arguments, compiled in this process or in its
+    on-disk cache (read from the cache's index, as Numba does before loading an entry)."""
+    sig = tuple(dispatcher.typeof_pyval(a) for a in args)
+    if sig in dispatcher.overloads:
+        return True
+    try:
+        cache = dispatcher._cache
+        return cache._index_key(sig, dispatcher.targetctx.codegen()) in cache._cache_file._load_index()
+    except AttributeError:       # another Numba's internals: assume cached, compile as before
+        return True
+
+
+def precompile_epoch(args, dtype, warp):
+    """Before the first call of K.train_epoch_compiled(*args) in this process: if it must be
+    compiled, compile the kernels it calls first, here and in a helper process at once. dtype: the
+    arrays' dtype; warp: whether the Augment in args warps. Returns the seconds spent (0.0 if the
+    epoch was cached)."""
+    if is_cached(train_epoch_compiled, args):
+        return 0.0
+    t = time.perf_counter()
+    kernels = S.epoch_kernels(dtype, warp)
+    helper = _start_helper(dtype, warp)
+    try:
+        _compile(kernels, [n for n in kernels if n != LAST and (helper is None or n not in HELPER[warp])])
+        if helper is not None and helper.stdout.readline().strip() != "ready":
+            _compile(kernels, HELPER[warp])      # the helper failed: compile its share here
+        _compile(kernels, [LAST])
+    except BaseException:
+        _stop(helper)
+        raise
+    return time.perf_counter() - t
+
+
+def _start_helper(dtype, warp):
+    """The helper process, or None if it cannot be started (then this process compiles all)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    cmd = [sys.executable, "-m", "network.warmup", np.dtype(dtype).name, "warp" if warp else "shift"]
+    report = os.environ.get(REPORT_ENV)
+    if report:
+        cmd += ["--report", report]
+    try:
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+    except OSError:
+        return None
+    _helpers.append(proc)
+    return proc
+
+
+def _stop(proc):
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+@atexit.register
+def _reap():
+    """At exit, do not leave a helper compiling behind (the cache stays consistent: Numba writes
+    each entry whole)."""
+    for proc in _helpers:
+        _stop(proc)
+
+
+def compile_times(events):
+    """[(function, signature, exclusive s, inclusive s)] from Numba's "numba:compile" events, one
+    row per function and signature compiled, longest exclusive time first. Inclusive time counts
+    the callees compiled for it (the epoch's entry holds nearly all of it); exclusive time is its
+    own: typing, lowering and LLVM's optimisation of its module, which re-optimises the code of
+    the callees linked into it."""
+    stack, rows = [], {}
+    for ts, ev in events:
+        disp = ev.data.get("dispatcher")
+        fn = getattr(disp, "py_func", None)
+        name = f"{fn.__module__.removeprefix('kernels.')}.{fn.__qualname__}" if fn else str(disp)
+        key = (name, str(ev.data.get("args", ""))[:80])
+        if ev.is_start:
+            stack.append([key, ts, 0.0])
+            continue
+        k, start, children = stack.pop()
+        total = ts - start
+        excl, incl = rows.get(k, (0.0, 0.0))
+        rows[k] = (excl + total - children, incl + total)
+        if stack:
+            stack[-1][2] += total
+    return sorted(((k[0], k[1], e, i) for k, (e, i) in rows.items()), key=lambda r: -r[2])
+
+
+def _helper_main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="python -m network.warmup",
+        description="Compile the backward kernels of the training epoch, then the inference "
+                    "kernels, into Numba's on-disk cache (the helper process of a cold start).")
+    ap.add_argument("dtype", choices=("float32", "float64"))
+    ap.add_argument("augment", choices=("shift", "warp"), help="the epoch's Augment: warps or not")
+    ap.add_argument("--report", metavar="FILE", help="write the compile times per kernel here (JSON)")
+    a = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    with event.install_recorder("numba:compile") as rec:
+        warp = a.augment == "warp"
+        _compile(S.epoch_kernels(a.dtype, warp), HELPER[warp])
+        ready = time.perf_counter() - t0
+        print("ready", flush=True)
+        infer = S.inference_kernels(a.dtype)
+        _compile(infer, list(infer))
+    print("done", flush=True)
+    if a.report:
+        with open(a.report, "w") as f:
+            json.dump({"ready_s": ready, "done_s": time.perf_counter() - t0,
+                       "compile": compile_times(rec.buffer)}, f)
+
+
+if __name__ == "__main__":
+    _helper_main()
