@@ -27,8 +27,7 @@ from numba.extending import overload
 
 from kernels.activations import ACT_NONE, backward_reads_output
 from kernels.augment import gather_rows, gather_warp
-# the layer kernels after their shape checks (the shapes here come from `layout`): inlined, so
-# a first run compiles the epoch without also compiling each layer kernel on its own
+# the layer kernels after their shape checks (the shapes here come from `layout`)
 from kernels.layers import _input_grad, _linear_act, _weight_grad, bias_grad_step
 from kernels.loss import softmax_xent_grad
 

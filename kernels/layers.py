@@ -41,15 +41,6 @@ def _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, j0, j1):
             dropout_span(a, p_drop, seed, i * Z.shape[1] + j0, mask[i, j0:j1], D[i, j0:j1])
 
 
-@njit(parallel=True, **INNER)
-def _linear_act_parallel(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
-    M = Z.shape[1]
-    for p in prange((M + PANEL - 1) // PANEL):
-        j0, j1 = p * PANEL, min(M, (p + 1) * PANEL)
-        nt_block(H, WT, Z, j0, j1)
-        _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, j0, j1)
-
-
 @njit(**FAST)
 def linear_act_forward(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     """A fully connected layer, its activation and dropout in one pass over the output.
@@ -66,13 +57,18 @@ def linear_act_forward(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     _linear_act(H, WT, b, act, Z, Aout, p_drop, seed, mask, D)
 
 
-@njit(inline="always")
+@njit(parallel=True, **INNER)
 def _linear_act(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
-    """linear_act_forward after its checks: on all threads or one (the epoch calls this)."""
+    """linear_act_forward after its checks (the epoch calls this): threads split the units in
+    panels if the product is large enough (_threads_for), else one thread does all of it. One
+    compiled kernel for both: the epoch links it, not a second copy of the one-thread branch."""
     N, K = H.shape
     M = WT.shape[0]
     if _threads_for(N, K, M):
-        _linear_act_parallel(H, WT, b, act, Z, Aout, p_drop, seed, mask, D)
+        for p in prange((M + PANEL - 1) // PANEL):
+            j0, j1 = p * PANEL, min(M, (p + 1) * PANEL)
+            nt_block(H, WT, Z, j0, j1)
+            _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, j0, j1)
     else:
         nt_block(H, WT, Z, ZERO, M)
         _forward_epilogue(Z, b, act, Aout, p_drop, seed, mask, D, ZERO, M)
@@ -88,15 +84,6 @@ def _input_grad_epilogue(dH, saved, act, mask, use_mask, j0, j1):
         if use_mask:
             dropout_backward_span(d, mask[i, j0:j1], d)
         act_backward_span(act, saved[i, j0:j1], d, d)
-
-
-@njit(parallel=True, **INNER)
-def _input_grad_parallel(dZ, WT, saved, act, mask, use_mask, dH):
-    K = WT.shape[1]
-    for p in prange((K + PANEL - 1) // PANEL):
-        j0, j1 = p * PANEL, min(K, (p + 1) * PANEL)
-        _nn_auto(dZ, WT, dH, ZERO, dZ.shape[0], j0, j1)
-        _input_grad_epilogue(dH, saved, act, mask, use_mask, j0, j1)
 
 
 @njit(**FAST)
@@ -116,14 +103,18 @@ def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
     _input_grad(dZ, WT, saved, act, mask, use_mask, dH)
 
 
-@njit(inline="always")
+@njit(parallel=True, **INNER)
 def _input_grad(dZ, WT, saved, act, mask, use_mask, dH):
-    """linear_input_grad after its checks (the epoch calls this)."""
+    """linear_input_grad after its checks (the epoch calls this): threads split the columns of dH
+    in panels, or one thread does all of it (as _linear_act)."""
     N, M = dZ.shape
     K = WT.shape[1]
     WTw = _wide(WT)
     if _threads_for(N, M, K):
-        _input_grad_parallel(dZ, WTw, saved, act, mask, use_mask, dH)
+        for p in prange((K + PANEL - 1) // PANEL):
+            j0, j1 = p * PANEL, min(K, (p + 1) * PANEL)
+            _nn_auto(dZ, WTw, dH, ZERO, N, j0, j1)
+            _input_grad_epilogue(dH, saved, act, mask, use_mask, j0, j1)
     else:
         _nn_auto(dZ, WTw, dH, ZERO, N, ZERO, K)
         _input_grad_epilogue(dH, saved, act, mask, use_mask, ZERO, K)
@@ -135,17 +126,6 @@ def _flat(a):
     """A C-contiguous block of rows as one row (a view): the weights' optimizer step then shares
     the biases' compiled (1-d) optimizer_step instead of compiling a 2-d one as well."""
     return a.reshape(-1)
-
-
-@njit(parallel=True, **INNER)
-def _weight_grad_parallel(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
-    M, K = dWT.shape
-    P = _row_panel(M)
-    for p in prange((M + P - 1) // P):
-        r0, r1 = p * P, min(M, (p + 1) * P)
-        _tn_auto(dZ, H, dWT, r0, r1, ZERO, K)
-        optimizer_step(_flat(WT[r0:r1]), _flat(dWT[r0:r1]), _flat(S1[r0:r1]), _flat(S2[r0:r1]), opt,
-                       lr, l2, mu, beta1, beta2, eps, t)
 
 
 @njit(**FAST)
@@ -164,14 +144,21 @@ def weight_grad_step(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps,
     _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
 
 
-@njit(inline="always")
+@njit(parallel=True, **INNER)
 def _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
-    """weight_grad_step after its checks (the epoch calls this)."""
+    """weight_grad_step after its checks (the epoch calls this): threads split the units in panels
+    of rows (products._row_panel) and update the rows of weights they have just summed, or one
+    thread does all of it (as _linear_act)."""
     N, M = dZ.shape
     K = H.shape[1]
     Hw = _wide(H)
     if _threads_for(N, K, M):
-        _weight_grad_parallel(dZ, Hw, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
+        P = _row_panel(M)
+        for p in prange((M + P - 1) // P):
+            r0, r1 = p * P, min(M, (p + 1) * P)
+            _tn_auto(dZ, Hw, dWT, r0, r1, ZERO, K)
+            optimizer_step(_flat(WT[r0:r1]), _flat(dWT[r0:r1]), _flat(S1[r0:r1]), _flat(S2[r0:r1]),
+                           opt, lr, l2, mu, beta1, beta2, eps, t)
     else:
         _tn_auto(dZ, Hw, dWT, ZERO, M, ZERO, K)
         optimizer_step(_flat(WT), _flat(dWT), _flat(S1), _flat(S2), opt, lr, l2, mu, beta1, beta2, eps, t)

@@ -11,7 +11,7 @@ after these compiles none of them again.
 import numpy as np
 from numba import from_dtype, types
 
-from kernels import activations, augment, epoch, layers, loss, matmul, optim, products, tiles
+from kernels import activations, augment, epoch, layers, loss, matmul, optim, products
 
 I64, F64, U64, BOOL = types.int64, types.float64, types.uint64, types.boolean
 IV = types.Array(I64, 1, "C")          # int64 vector: labels, row numbers, layer sizes
@@ -25,8 +25,8 @@ def _arrays(dtype):
 
 def epoch_kernels(dtype, warp):
     """{name: (dispatcher, argument types)} for every kernel K.train_epoch_compiled calls on
-    arrays of `dtype` (a NumPy dtype or its name); warp: whether its Augment warps (gather_warp)
-    or only shifts or copies (gather_rows)."""
+    arrays of `dtype` (a NumPy dtype or its name), and optimizer_step, which two of them call;
+    warp: whether its Augment warps (gather_warp) or only shifts or copies (gather_rows)."""
     v, m = _arrays(dtype)
     rates = (F64,) * 5              # lr, then l2 or mu, then mu or beta1, ... (see each kernel)
     if warp:
@@ -37,25 +37,13 @@ def epoch_kernels(dtype, warp):
     return {
         "epoch.layout": (epoch.layout, (IV,)),
         "augment.gather": gather,
-        # forward: Z = H @ W + b, A = f(Z), D = A * mask (parallel, or on one thread)
-        "layers._linear_act_parallel": (layers._linear_act_parallel,
-                                        (m, m, v, I64, m, m, F64, U64, m, m)),
-        "tiles.nt_block": (tiles.nt_block, (m, m, m, I64, I64)),
-        "layers._forward_epilogue": (layers._forward_epilogue,
-                                     (m, v, I64, m, F64, U64, m, m, I64, I64)),
-        "products._threads_for": (products._threads_for, (I64, I64, I64)),
+        # forward: Z = H @ W + b, A = f(Z), D = A * mask (on all threads or one)
+        "layers._linear_act": (layers._linear_act, (m, m, v, I64, m, m, F64, U64, m, m)),
         "loss.softmax_xent_grad": (loss.softmax_xent_grad, (m, IV, m)),
         # backward: dH = f'(.) * mask * (dZ @ W.T); dW = H.T @ dZ and the step; db and its step
-        "tiles._wide": (tiles._wide, (m,)),
-        "layers._input_grad_parallel": (layers._input_grad_parallel,
-                                        (m, m, m, I64, m, BOOL, m)),
-        "tiles.nn_block": (tiles.nn_block, (m, m, m, I64, I64, I64, I64)),
-        "layers._input_grad_epilogue": (layers._input_grad_epilogue,
-                                        (m, m, I64, m, BOOL, I64, I64)),
-        "layers._weight_grad_parallel": (layers._weight_grad_parallel,
-                                         (m, m, m, m, m, m, I64) + rates + (F64, I64)),
-        "tiles.tn_block": (tiles.tn_block, (m, m, m, I64, I64, I64, I64)),
+        "layers._input_grad": (layers._input_grad, (m, m, m, I64, m, BOOL, m)),
         "optim.optimizer_step": (optim.optimizer_step, (v, v, v, v, I64) + rates + (F64, I64)),
+        "layers._weight_grad": (layers._weight_grad, (m, m, m, m, m, m, I64) + rates + (F64, I64)),
         "layers.bias_grad_step": (layers.bias_grad_step, (m, v, v, v, v, I64) + rates + (I64,)),
     }
 

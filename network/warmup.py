@@ -3,7 +3,7 @@
 When the compiled epoch is not in Numba's on-disk cache yet (a fresh clone, another CPU, changed
 kernels), compiling it compiles every kernel it calls, one after another, on one core. Instead
 `precompile_epoch` starts a helper process (`python -m network.warmup DTYPE shift|warp`) that
-compiles the backward kernels (HELPER) while this process compiles the forward ones; both write
+compiles about half of the kernels it calls (HELPER) while this process compiles the rest; both write
 the shared on-disk cache. The epoch is then compiled here and loads every kernel it calls from the
 cache. While it does, the helper compiles the kernels evaluation and prediction call
 (kernels/signatures.py lists them all). Nothing here changes a result: a kernel the helper did
@@ -29,13 +29,11 @@ from kernels import runtime
 from kernels import signatures as S
 from kernels import train_epoch_compiled
 
-_BACKWARD = ("optim.optimizer_step", "layers._weight_grad_parallel", "tiles.tn_block")
-HELPER = {False: _BACKWARD + ("layers._input_grad_parallel", "tiles.nn_block",
-                              "layers._input_grad_epilogue"),
-          True: _BACKWARD + ("augment.gather",)}
-"""The epoch kernels the helper compiles, for an epoch without warping and with: about half of the
-compiling each time (warping adds gather_warp, about 3 s). optimizer_step comes first: LAST,
-compiled here once the helper is ready, loads it."""
+HELPER = ("optim.optimizer_step", "layers._weight_grad", "augment.gather", "loss.softmax_xent_grad")
+"""The epoch kernels the helper compiles: the weight gradient and update, the batch gather (with
+warping about 3 s, else about 1 s) and the loss, about half of the compiling; this process
+compiles the forward layer and the input gradient. optimizer_step comes first: LAST, compiled
+here once the helper is ready, loads it."""
 LAST = "layers.bias_grad_step"
 REPORT_ENV = "MNIST_WARMUP_REPORT"
 """If set, the file the helper writes its compile times to (profiling/bench_epoch.py)."""
@@ -74,9 +72,9 @@ def precompile_epoch(args, dtype, warp):
     kernels = S.epoch_kernels(dtype, warp)
     helper = _start_helper(dtype, warp)
     try:
-        _compile(kernels, [n for n in kernels if n != LAST and (helper is None or n not in HELPER[warp])])
+        _compile(kernels, [n for n in kernels if n != LAST and (helper is None or n not in HELPER)])
         if helper is not None and helper.stdout.readline().strip() != "ready":
-            _compile(kernels, HELPER[warp])      # the helper failed: compile its share here
+            _compile(kernels, HELPER)      # the helper failed: compile its share here
         _compile(kernels, [LAST])
     except BaseException:
         _stop(helper)
@@ -152,7 +150,7 @@ def _helper_main(argv=None):
     t0 = time.perf_counter()
     with event.install_recorder("numba:compile") as rec:
         warp = a.augment == "warp"
-        _compile(S.epoch_kernels(a.dtype, warp), HELPER[warp])
+        _compile(S.epoch_kernels(a.dtype, warp), HELPER)
         ready = time.perf_counter() - t0
         print("ready", flush=True)
         infer = S.inference_kernels(a.dtype)
