@@ -17,6 +17,7 @@ the plain and the fused kernels share. By concern:
     layers.py       fused layer kernels (product + the plain kernels' element-wise epilogue)
     epoch.py        one training epoch as a single compiled function
     pairs.py        which optimised kernel must equal which plain ones
+    signatures.py   the argument types a training run compiles (to compile them ahead)
     runtime.py      what importing the package does (thread pool, OpenMP spin and binding)
 
 `python -m kernels` lists them; `python -m kernels show NAME` inspects one. Importing the package

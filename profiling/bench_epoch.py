@@ -239,6 +239,7 @@ def bench_startup(n, batch, dtype, quiet=False):
                     with open(report) as f:
                         helper = json.load(f)
                     compile_rows += _compile_rows("helper", helper["compile"])
+                    rows[-1].update(helper_ready_s=helper["ready_s"], helper_done_s=helper["done_s"])
                     log(f"    helper process: its share of the epoch's kernels compiled after "
                         f"{helper['ready_s']:.2f} s, the inference kernels after {helper['done_s']:.2f} s", quiet)
                     os.remove(report)
@@ -286,8 +287,10 @@ def bench_scaling(kind, values, n, batch, dtype, repeats, quiet=False):
 
 
 def startup_only(n, batch, dtype, repeats, out_dir, quiet):
-    """`repeats` cold/warm start pairs (bench_startup); writes startup.csv with every round and
-    compile_times.csv of the round whose cold start is the median. Returns the paths written."""
+    """`repeats` cold/warm start pairs (bench_startup); writes startup.csv with every round (and,
+    for a cold start, when the helper process had its share of the epoch's kernels compiled and when
+    it was done, seconds from its start) and compile_times.csv of the round whose cold start is the
+    median. Returns the paths written."""
     rounds = []
     for r in range(repeats):
         log(f"start-up round {r + 1} of {repeats}", quiet)
@@ -296,7 +299,7 @@ def startup_only(n, batch, dtype, repeats, out_dir, quiet):
     rows = [row for rr, _ in rounds for row in rr]
     colds = sorted(rounds, key=lambda rc: rc[0][0]["first_epoch_s"])
     paths = [os.path.join(out_dir, "startup.csv"), os.path.join(out_dir, "compile_times.csv")]
-    write_csv(paths[0], rows, ["round", *FIELDS])
+    write_csv(paths[0], rows, ["round", *FIELDS, "helper_ready_s", "helper_done_s"])
     write_csv(paths[1], colds[len(colds) // 2][1], ["process", "kernel", "signature", "exclusive_s", "inclusive_s"])
     cold = ", ".join(f"{rr[0]['first_epoch_s']:.2f}" for rr, _ in rounds)
     warm = ", ".join(f"{rr[1]['first_epoch_s']:.2f}" for rr, _ in rounds)

@@ -139,7 +139,8 @@ show("run_agreement.png", 700); show("avx2/run_agreement.png", 700); show("avx2/
         print(f"  {r['net']:<17} {r['kernel']:<26} {r['layer']} {r['shape']:<13} "
               f"{float(r['kernel_gflops']):6.1f} GFLOP/s, np.dot {float(r['numpy_gflops']):6.1f}: x{float(r['speedup_vs_numpy']):.2f}")"""),
     ("md", "The same epoch on another machine of this kind, an Intel Xeon (Ice Lake, AVX-512), on both paths "
-           "(`results/xeon/`, `results/xeon/avx2/`; its products called one at a time are in the list above). "
+           "(`results/xeon/`, `results/xeon/avx2/`; its products called one at a time are in the list above), "
+           "and its cold start on two processes (`results/xeon/startup/`, `results/xeon/avx2/startup/`). "
            "Printed rather than drawn, to keep this notebook small: the figures are `plots/xeon/`."),
     ("code", """for sub in ("xeon", "xeon/avx2"):
     for r in read_csv(R / sub / "epoch_benchmark.csv"):
@@ -148,7 +149,16 @@ show("run_agreement.png", 700); show("avx2/run_agreement.png", 700); show("avx2/
     for kind in ("batch", "width"):
         print(f"{sub:<9} scaling over {kind}, kernels / NumPy:", "  ".join(
             f"{r['batch' if kind == 'batch' else 'hidden']}: {float(r['ratio_to_numpy']):.2f}"
-            for r in read_csv(R / sub / f"scaling_{kind}.csv") if r["impl"].startswith("kernels")))"""),
+            for r in read_csv(R / sub / f"scaling_{kind}.csv") if r["impl"].startswith("kernels")))
+    st = read_csv(R / sub / "startup" / "startup.csv")     # cold start on two processes (network/warmup.py)
+    cold = [r for r in st if "cold" in r["impl"]]
+    print(f"{sub:<9} first epoch with an empty cache, two processes:",
+          ", ".join(f"{float(r['first_epoch_s']):.1f}" for r in cold), "s; the helper's share ready after",
+          ", ".join(f"{float(r['helper_ready_s']):.1f}" for r in cold), "s")
+    for proc in ("main", "helper"):
+        ct = [r for r in read_csv(R / sub / "startup" / "compile_times.csv") if r["process"] == proc]
+        print(f"{'':<9}   {proc}: {sum(float(r['exclusive_s']) for r in ct):.1f} s of compiling; the largest:",
+              ", ".join(f"{r['kernel']} {float(r['exclusive_s']):.2f}" for r in ct[:3]))"""),
     ("md", "Validation accuracy against wall time, 3 seeds each (`python scripts/time_to_accuracy.py`)."),
     ("code", """print(json.dumps(json.loads((R / "time_to_accuracy.json").read_text()), indent=1)[:1500])
 show("time_to_accuracy.png", 800)"""),

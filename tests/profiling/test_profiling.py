@@ -168,6 +168,25 @@ def test_bench_epoch_quick_with_startup(tmp_path, capsys):
     assert (tmp_path / "epoch_benchmark.png").exists()
 
 
+def test_bench_epoch_startup_only(tmp_path):
+    """--startup-only: cold and warm start only, each round in startup.csv (the cold row says when
+    the helper process had its share compiled), compile times per kernel of both processes."""
+    rc = bench_epoch.main(["--startup-only", "--repeats", "1", "--n", "256", "--quiet",
+                           "--out-dir", str(tmp_path), "--plots-dir", str(tmp_path)])
+    assert rc == 0
+    assert not (tmp_path / "epoch_benchmark.csv").exists()
+    fields, rows = _columns(tmp_path / "startup.csv")
+    assert fields[0] == "round" and fields[-2:] == ["helper_ready_s", "helper_done_s"]
+    assert [r["impl"] for r in rows] == ["kernels cold start (empty cache)", "kernels warm start (cached)"]
+    cold, warm = rows
+    assert 0 < float(cold["helper_ready_s"]) <= float(cold["helper_done_s"])
+    assert warm["helper_ready_s"] == "" and float(warm["first_epoch_s"]) < float(cold["first_epoch_s"])
+    fields, rows = _columns(tmp_path / "compile_times.csv")
+    assert fields == ["process", "kernel", "signature", "exclusive_s", "inclusive_s"]
+    by = {p: {r["kernel"] for r in rows if r["process"] == p} for p in ("main", "helper")}
+    assert "epoch.train_epoch_compiled" in by["main"] and "layers._weight_grad" in by["helper"]
+
+
 def test_bench_epoch_scaling_only(tmp_path):
     rc = bench_epoch.main(["--quick", "--quiet", "--scaling-only", "--batch-sizes", "16,32", "--hidden", "8,16",
                            "--out-dir", str(tmp_path), "--plots-dir", str(tmp_path)])
