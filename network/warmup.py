@@ -11,8 +11,8 @@ not compile (it failed, or a signature in kernels/signatures.py went stale) is c
 epoch itself, as before.
 
 The helper writes "ready" on its standard output when its share of the epoch's kernels is in the
-cache, then "done" and, with --report FILE, its compile times per kernel in FILE (JSON), for the
-benchmark (profiling/bench_epoch.py).
+cache, then "done" and, with --report FILE, its compile times per kernel and the timeline of its
+compilations in FILE (JSON), for the benchmark (profiling/bench_epoch.py).
 """
 import argparse
 import atexit
@@ -138,6 +138,25 @@ def compile_times(events):
     return sorted(((k[0], k[1], e, i) for k, (e, i) in rows.items()), key=lambda r: -r[2])
 
 
+def compile_timeline(events):
+    """[(function, start, end)] of the outermost compilations in Numba's "numba:compile" events
+    (each includes the callees compiled for it), in order; times are time.time() stamps, so two
+    processes' timelines share one clock."""
+    depth, out = 0, []
+    for ts, ev in events:
+        if ev.is_start:
+            if depth == 0:
+                disp = ev.data.get("dispatcher")
+                fn = getattr(disp, "py_func", None)
+                out.append([f"{fn.__module__.removeprefix('kernels.')}.{fn.__qualname__}" if fn else str(disp), ts, ts])
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                out[-1][2] = ts
+    return [tuple(r) for r in out]
+
+
 def _helper_main(argv=None):
     ap = argparse.ArgumentParser(
         prog="python -m network.warmup",
@@ -147,7 +166,7 @@ def _helper_main(argv=None):
     ap.add_argument("augment", choices=("shift", "warp"), help="the epoch's Augment: warps or not")
     ap.add_argument("--report", metavar="FILE", help="write the compile times per kernel here (JSON)")
     a = ap.parse_args(argv)
-    t0 = time.perf_counter()
+    t0, wall0 = time.perf_counter(), time.time()
     with event.install_recorder("numba:compile") as rec:
         warp = a.augment == "warp"
         _compile(S.epoch_kernels(a.dtype, warp), HELPER)
@@ -158,8 +177,8 @@ def _helper_main(argv=None):
     print("done", flush=True)
     if a.report:
         with open(a.report, "w") as f:
-            json.dump({"ready_s": ready, "done_s": time.perf_counter() - t0,
-                       "compile": compile_times(rec.buffer)}, f)
+            json.dump({"ready_s": ready, "done_s": time.perf_counter() - t0, "started": wall0,
+                       "compile": compile_times(rec.buffer), "timeline": compile_timeline(rec.buffer)}, f)
 
 
 if __name__ == "__main__":

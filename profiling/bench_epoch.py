@@ -51,8 +51,8 @@ import warnings
 
 import numpy as np
 
-from network.warmup import REPORT_ENV, compile_times
-from profiling.epoch_plots import plot_epoch, plot_scaling
+from network.warmup import REPORT_ENV, compile_timeline, compile_times
+from profiling.epoch_plots import plot_epoch, plot_scaling, plot_startup
 from profiling.timing import interleaved, paired_ratio
 from profiling.common import (ROOT, add_common_options, blas_peak, csv_list, log, make_parser, positive_int, random_mnist,
                               record_machine, write_csv)
@@ -194,14 +194,20 @@ def _child_startup(n, batch, dtype):
         t_import = time.perf_counter() - t0
         X, y = random_mnist(n, dtype)
         net = NeuralNetwork(SIZES, activation="relu", seed=0, dtype=dtype, optimizer="sgd")
-        t1 = time.perf_counter()
+        t1, wall1 = time.perf_counter(), time.time()
         net.train_epoch(X, y, batch_size=batch, learning_rate=LR)
         t_first = time.perf_counter() - t1
     t2 = time.perf_counter()
     net.train_epoch(X, y, batch_size=batch, learning_rate=LR)
     t_second = time.perf_counter() - t2
     print(json.dumps({"import_s": t_import, "first_epoch_s": t_first, "second_epoch_s": t_second,
-                      "compile": compile_times(rec.buffer)}))
+                      "epoch_started": wall1, "compile": compile_times(rec.buffer),
+                      "timeline": compile_timeline(rec.buffer)}))
+
+
+def _timeline_rows(process, timeline, t0):
+    """Timeline rows, seconds from t0 (the cold process's first-epoch start)."""
+    return [{"process": process, "kernel": k, "start_s": a - t0, "end_s": b - t0} for k, a, b in timeline]
 
 
 def _compile_rows(process, rows):
@@ -235,10 +241,15 @@ def bench_startup(n, batch, dtype, quiet=False):
                 f"second {d['second_epoch_s']:.2f} s, process {wall:.2f} s", quiet)
             if label.startswith("kernels cold"):
                 compile_rows = _compile_rows("main", d["compile"])
+                rows[-1]["timeline"] = _timeline_rows("main", d["timeline"], d["epoch_started"])
                 if os.path.exists(report):
                     with open(report) as f:
                         helper = json.load(f)
                     compile_rows += _compile_rows("helper", helper["compile"])
+                    rows[-1]["timeline"] += (
+                        _timeline_rows("helper", [("helper process", helper["started"],
+                                                   helper["started"] + helper["done_s"])], d["epoch_started"])
+                        + _timeline_rows("helper", helper["timeline"], d["epoch_started"]))
                     rows[-1].update(helper_ready_s=helper["ready_s"], helper_done_s=helper["done_s"])
                     log(f"    helper process: its share of the epoch's kernels compiled after "
                         f"{helper['ready_s']:.2f} s, the inference kernels after {helper['done_s']:.2f} s", quiet)
@@ -286,21 +297,29 @@ def bench_scaling(kind, values, n, batch, dtype, repeats, quiet=False):
     return rows
 
 
-def startup_only(n, batch, dtype, repeats, out_dir, quiet):
+def startup_only(n, batch, dtype, repeats, out_dir, quiet, plots_dir=None):
     """`repeats` cold/warm start pairs (bench_startup); writes startup.csv with every round (and,
     for a cold start, when the helper process had its share of the epoch's kernels compiled and when
-    it was done, seconds from its start) and compile_times.csv of the round whose cold start is the
-    median. Returns the paths written."""
+    it was done, seconds from its start), and of the round whose cold start is the median
+    compile_times.csv and startup_timeline.csv (each process's outermost compilations, seconds
+    from the first epoch's start), drawn in plots_dir/startup.png. Returns the paths written."""
     rounds = []
     for r in range(repeats):
         log(f"start-up round {r + 1} of {repeats}", quiet)
         rows, compile_rows = bench_startup(n, batch, dtype, quiet)
         rounds.append(([dict(row, round=r + 1) for row in rows], compile_rows))
     rows = [row for rr, _ in rounds for row in rr]
-    colds = sorted(rounds, key=lambda rc: rc[0][0]["first_epoch_s"])
-    paths = [os.path.join(out_dir, "startup.csv"), os.path.join(out_dir, "compile_times.csv")]
+    median = sorted(rounds, key=lambda rc: rc[0][0]["first_epoch_s"])[len(rounds) // 2]
+    paths = [os.path.join(out_dir, name) for name in ("startup.csv", "compile_times.csv", "startup_timeline.csv")]
     write_csv(paths[0], rows, ["round", *FIELDS, "helper_ready_s", "helper_done_s"])
-    write_csv(paths[1], colds[len(colds) // 2][1], ["process", "kernel", "signature", "exclusive_s", "inclusive_s"])
+    write_csv(paths[1], median[1], ["process", "kernel", "signature", "exclusive_s", "inclusive_s"])
+    cold = median[0][0]
+    timeline = [{"process": "main", "kernel": "first epoch", "start_s": 0.0, "end_s": cold["first_epoch_s"]},
+                *cold.get("timeline", [])]
+    write_csv(paths[2], timeline, ["process", "kernel", "start_s", "end_s"])
+    if plots_dir:
+        paths.append(os.path.join(plots_dir, "startup.png"))
+        plot_startup(timeline, cold["first_epoch_s"], cold.get("helper_ready_s"), paths[-1])
     cold = ", ".join(f"{rr[0]['first_epoch_s']:.2f}" for rr, _ in rounds)
     warm = ", ".join(f"{rr[1]['first_epoch_s']:.2f}" for rr, _ in rounds)
     print(f"first epoch with an empty cache (compiling included): {cold} s; with the cache: {warm} s")
@@ -344,7 +363,8 @@ def main(argv=None):
     os.makedirs(a.out_dir, exist_ok=True)
     written = []
     if a.startup_only:
-        written += startup_only(a.n, a.batch, dtypes[0], a.repeats, a.out_dir, a.quiet)
+        written += startup_only(a.n, a.batch, dtypes[0], a.repeats, a.out_dir, a.quiet,
+                                None if a.no_plot else a.plots_dir)
     elif not a.scaling_only:
         log(f"epoch benchmark: n {a.n}, batch {a.batch}, {a.repeats} repeats", a.quiet)
         rows = bench_epochs(a.n, a.batch, dtypes, a.repeats, peers=not a.no_peers, quiet=a.quiet)

@@ -95,3 +95,40 @@ def plot_scaling(batch_rows, width_rows, path, impls=("kernels train_epoch", "nu
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
+
+
+def plot_startup(timeline, first_epoch_s, helper_ready_s, path):
+    """A cold start on two processes as a timeline: one lane per process, a bar per outermost
+    compilation (seconds from the first epoch's start), the helper process's span behind its lane,
+    and the end of the first epoch."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lanes = {"main": 1, "helper": 0}
+    fig, ax = plt.subplots(figsize=(12, 3.6))
+    for i, r in enumerate(t for t in timeline if t["kernel"] not in ("first epoch", "helper process")):
+        y, w = lanes[r["process"]], r["end_s"] - r["start_s"]
+        ax.barh(y, w, left=r["start_s"], height=0.5, color=f"C{i % 10}", edgecolor="white")
+        name = r["kernel"].rsplit(".", 1)[-1].lstrip("_")
+        if w > 0.085 * len(name):         # label the bars wide enough to hold their name
+            ax.text(r["start_s"] + w / 2, y, name, ha="center", va="center", fontsize=6.5)
+    for r in timeline:
+        if r["kernel"] == "helper process":
+            ax.barh(0, r["end_s"] - r["start_s"], left=r["start_s"], height=0.8, color="0.92", zorder=0)
+    ax.axvline(first_epoch_s, color="k", ls="--", lw=1)
+    ax.text(first_epoch_s, 1.45, f" first epoch done: {first_epoch_s:.1f} s", fontsize=8, va="center")
+    helper = [r for r in timeline if r["kernel"] == "helper process"]
+    if helper_ready_s and helper:
+        ready = helper[0]["start_s"] + helper_ready_s
+        ax.plot([ready, ready], [-0.4, 0.4], color="k", lw=1.5)
+        ax.text(ready, -0.55, f"its share of the epoch's kernels in the cache ({ready:.1f} s); "
+                              "then the inference kernels ", fontsize=8, va="center", ha="right")
+    ax.set_yticks([1, 0])
+    ax.set_yticklabels(["training process", "helper process"])
+    ax.set_ylim(-0.75, 1.7)
+    ax.set_xlim(left=min(0.0, min(r["start_s"] for r in timeline)))
+    ax.set_xlabel("seconds from the start of the first epoch (each bar: one compilation, with the kernels it compiled)")
+    ax.set_title("cold start: compiling on two processes (network/warmup.py)")
+    ax.grid(alpha=0.3, axis="x")
+    save_figure(fig, path)

@@ -170,7 +170,8 @@ def test_bench_epoch_quick_with_startup(tmp_path, capsys):
 
 def test_bench_epoch_startup_only(tmp_path):
     """--startup-only: cold and warm start only, each round in startup.csv (the cold row says when
-    the helper process had its share compiled), compile times per kernel of both processes."""
+    the helper process had its share compiled), compile times per kernel of both processes and
+    their timeline, drawn."""
     rc = bench_epoch.main(["--startup-only", "--repeats", "1", "--n", "256", "--quiet",
                            "--out-dir", str(tmp_path), "--plots-dir", str(tmp_path)])
     assert rc == 0
@@ -185,6 +186,16 @@ def test_bench_epoch_startup_only(tmp_path):
     assert fields == ["process", "kernel", "signature", "exclusive_s", "inclusive_s"]
     by = {p: {r["kernel"] for r in rows if r["process"] == p} for p in ("main", "helper")}
     assert "epoch.train_epoch_compiled" in by["main"] and "layers._weight_grad" in by["helper"]
+    fields, rows = _columns(tmp_path / "startup_timeline.csv")     # outermost compilations, in order
+    assert fields == ["process", "kernel", "start_s", "end_s"]
+    assert rows[0]["kernel"] == "first epoch" and float(rows[0]["start_s"]) == 0
+    main = [r for r in rows[1:] if r["process"] == "main"]
+    assert main[-1]["kernel"] == "epoch.train_epoch_compiled"
+    assert float(main[-1]["end_s"]) <= float(rows[0]["end_s"])                # inside the first epoch
+    for a, b in zip(main, main[1:]):
+        assert float(a["start_s"]) <= float(a["end_s"]) <= float(b["start_s"])
+    assert {r["kernel"] for r in rows if r["process"] == "helper"} >= {"helper process", "layers._weight_grad"}
+    assert (tmp_path / "startup.png").exists()
 
 
 def test_bench_epoch_scaling_only(tmp_path):
