@@ -18,6 +18,7 @@ import argparse
 import atexit
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -35,6 +36,10 @@ warping about 3 s, else about 1 s) and the loss, about half of the compiling; th
 compiles the forward layer and the input gradient. optimizer_step comes first: LAST, compiled
 here once the helper is ready, loads it."""
 LAST = "layers.bias_grad_step"
+READY_TIMEOUT = 300.0
+"""Seconds this process waits for the helper's "ready" once its own share is compiled (its share
+takes 5-8 s on the 2-vCPU machines measured); past it the helper is stopped and its share compiled
+here."""
 REPORT_ENV = "MNIST_WARMUP_REPORT"
 """If set, the file the helper writes its compile times to (profiling/bench_epoch.py)."""
 
@@ -73,13 +78,20 @@ def precompile_epoch(args, dtype, warp):
     helper = _start_helper(dtype, warp)
     try:
         _compile(kernels, [n for n in kernels if n != LAST and (helper is None or n not in HELPER)])
-        if helper is not None and helper.stdout.readline().strip() != "ready":
-            _compile(kernels, HELPER)      # the helper failed: compile its share here
+        if helper is not None and not _ready(helper):
+            _stop(helper)                  # the helper failed or hangs: compile its share here
+            _compile(kernels, HELPER)
         _compile(kernels, [LAST])
     except BaseException:
         _stop(helper)
         raise
     return time.perf_counter() - t
+
+
+def _ready(proc):
+    """Whether the helper wrote "ready" within READY_TIMEOUT (False if it exited without)."""
+    readable, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT)
+    return bool(readable) and proc.stdout.readline().strip() == "ready"
 
 
 def _start_helper(dtype, warp):
@@ -96,7 +108,7 @@ def _start_helper(dtype, warp):
                                 stderr=subprocess.DEVNULL, text=True)
     except OSError:
         return None
-    _helpers.append(proc)
+    _helpers[:] = [p for p in _helpers if p.poll() is None] + [proc]
     return proc
 
 

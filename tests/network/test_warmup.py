@@ -98,21 +98,29 @@ def test_a_cold_epoch_compiles_on_two_processes(tmp_path):
     assert out["warm"] is True and math.isfinite(out["loss"])
 
 
-def test_a_failed_helper_leaves_this_process_to_compile_its_share(tmp_path):
-    """If the helper dies before it is ready, precompile_epoch compiles the helper's share here:
-    every listed kernel is then compiled in this process and the epoch needs none of them."""
+@pytest.mark.parametrize("helper", ["import sys; sys.exit(3)", "import time; time.sleep(120)"],
+                         ids=["dies", "hangs"])
+def test_a_failed_helper_leaves_this_process_to_compile_its_share(tmp_path, helper):
+    """If the helper dies before it is ready, or is not ready within READY_TIMEOUT, precompile_epoch
+    stops it and compiles the helper's share here: every listed kernel is then compiled in this
+    process."""
     out = _run("""
-        import subprocess
-        warmup._start_helper = lambda dtype, warp: subprocess.Popen(
-            [sys.executable, "-c", "import sys; sys.exit(3)"], stdout=subprocess.PIPE, text=True)
+        import subprocess, time
+        warmup.READY_TIMEOUT = 2.0
+        started = []
+        def fake(dtype, warp):
+            started.append(subprocess.Popen([sys.executable, "-c", %r], stdout=subprocess.PIPE, text=True))
+            return started[-1]
+        warmup._start_helper = fake
         net = NeuralNetwork([784, 32, 16, 10], optimizer="sgd")
         args = epoch_args(net, warp=None)
         spent = warmup.precompile_epoch(args, np.float32, warp=False)
         listed = S.epoch_kernels(np.float32, warp=False)
         here = [n for n, (disp, sig) in listed.items() if tuple(sig) not in disp.overloads]
-        print(json.dumps({"spent": spent, "missing": here}))
-    """, tmp_path)
+        print(json.dumps({"spent": spent, "missing": here, "helper_exit": started[0].poll()}))
+    """ % helper, tmp_path)
     assert out["spent"] > 0 and out["missing"] == []
+    assert out["helper_exit"] is not None          # not left running
 
 
 def test_a_warm_cache_starts_no_helper(tmp_path):
