@@ -5,8 +5,8 @@ then loads from the on-disk cache when the epoch is compiled, instead of compili
 `epoch_kernels` mirrors the calls in kernels/epoch.py (every array there is a C-contiguous view
 of a flat buffer, every index an int64, every rate a float64); `inference_kernels` those of
 network/model.py's evaluate and predict. A wrong or missing entry costs only time: the epoch then
-compiles that kernel itself. tests/kernels/test_signatures.py checks that compiling the epoch
-after these compiles none of them again.
+compiles that kernel itself. tests/network/test_warmup.py checks that every entry is one the
+epoch compiles.
 """
 import numpy as np
 from numba import from_dtype, types

@@ -126,6 +126,13 @@ def _reap():
         _stop(proc)
 
 
+def _event_name(ev):
+    """module.function of a numba:compile event's dispatcher (without the kernels. prefix)."""
+    disp = ev.data.get("dispatcher")
+    fn = getattr(disp, "py_func", None)
+    return f"{fn.__module__.removeprefix('kernels.')}.{fn.__qualname__}" if fn else str(disp)
+
+
 def compile_times(events):
     """[(function, signature, exclusive s, inclusive s)] from Numba's "numba:compile" events, one
     row per function and signature compiled, longest exclusive time first. Inclusive time counts
@@ -134,10 +141,7 @@ def compile_times(events):
     the callees linked into it."""
     stack, rows = [], {}
     for ts, ev in events:
-        disp = ev.data.get("dispatcher")
-        fn = getattr(disp, "py_func", None)
-        name = f"{fn.__module__.removeprefix('kernels.')}.{fn.__qualname__}" if fn else str(disp)
-        key = (name, str(ev.data.get("args", ""))[:80])
+        key = (_event_name(ev), str(ev.data.get("args", ""))[:80])
         if ev.is_start:
             stack.append([key, ts, 0.0])
             continue
@@ -158,9 +162,7 @@ def compile_timeline(events):
     for ts, ev in events:
         if ev.is_start:
             if depth == 0:
-                disp = ev.data.get("dispatcher")
-                fn = getattr(disp, "py_func", None)
-                out.append([f"{fn.__module__.removeprefix('kernels.')}.{fn.__qualname__}" if fn else str(disp), ts, ts])
+                out.append([_event_name(ev), ts, ts])
             depth += 1
         else:
             depth -= 1
@@ -172,7 +174,7 @@ def compile_timeline(events):
 def _helper_main(argv=None):
     ap = argparse.ArgumentParser(
         prog="python -m network.warmup",
-        description="Compile the backward kernels of the training epoch, then the inference "
+        description="Compile about half of the training epoch's kernels, then the inference "
                     "kernels, into Numba's on-disk cache (the helper process of a cold start).")
     ap.add_argument("dtype", choices=("float32", "float64"))
     ap.add_argument("augment", choices=("shift", "warp"), help="the epoch's Augment: warps or not")
