@@ -16,6 +16,7 @@ the plain and the fused kernels share. By concern:
     products.py     the fast matrix products: microkernels split over threads
     layers.py       fused layer kernels (product + the plain kernels' element-wise epilogue)
     epoch.py        one training epoch as a single compiled function
+    calls.py        the kernels the epoch calls, passed to it by address
     pairs.py        which optimised kernel must equal which plain ones
     signatures.py   the argument types a training run compiles (to compile them ahead)
     runtime.py      what importing the package does (thread pool, OpenMP spin and binding)

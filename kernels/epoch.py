@@ -26,10 +26,6 @@ from numba import njit, types
 from numba.extending import overload
 
 from kernels.activations import ACT_NONE, backward_reads_output
-from kernels.augment import gather_rows, gather_warp
-# the layer kernels after their shape checks (the shapes here come from `layout`)
-from kernels.layers import _input_grad, _linear_act, _weight_grad, bias_grad_step
-from kernels.loss import softmax_xent_grad
 
 # The epoch's arguments, grouped (Numba compiles and caches named tuples like any tuple):
 Data = namedtuple("Data", "X y perm lrs batch_size")
@@ -54,6 +50,12 @@ Params = namedtuple("Params", "w b dw db s1w s2w s1b s2b")
 state (s1: momentum velocity or Adam's first moment; s2: Adam's second moment)."""
 Optim = namedtuple("Optim", "code l2 mu beta1 beta2 eps")
 """OPT_* code and hyper-parameters (l2 applies to the weights only)."""
+Calls = namedtuple("Calls", "gather linear_act loss_grad input_grad weight_grad bias_step")
+"""The kernels the epoch calls, as first-class functions (kernels/calls.py, `epoch_calls`): the
+batch gather (augment.gather_rows, or gather_warp if warping), then the layer kernels after their
+shape checks (the shapes here come from `layout`): layers._linear_act, loss.softmax_xent_grad,
+layers._input_grad, layers._weight_grad, layers.bias_grad_step. Called through their addresses,
+their code is not compiled again into the epoch's."""
 
 
 @njit(cache=True)
@@ -73,33 +75,36 @@ def layout(sizes):
     return w_off, u_off
 
 
-@njit(inline="always")
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _mat(flat, start, rows, cols):
+    """flat[start : start + rows*cols] as a (rows, cols) view. A function of its own, not inlined:
+    the epoch takes 19 such views, and 19 inlined reshapes were 1 s of its 2.7 s compile."""
     return flat[start:start + rows * cols].reshape((rows, cols))
 
 
-def _shift_only(X, idx, aug, Xb):
-    """_gather_batch when aug.warp is None: rows shifted (aug.use_shift) or copied."""
-    gather_rows(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
+def _shift_only(X, idx, aug, Xb, gather):
+    """_gather_batch when aug.warp is None: rows shifted (aug.use_shift) or copied (gather_rows)."""
+    gather(X, idx, aug.shift_r, aug.shift_c, aug.use_shift, Xb)
 
 
-def _warp_only(X, idx, aug, Xb):
-    """_gather_batch when aug.warp is a bool: True warps; False is refused (use warp=None)."""
+def _warp_only(X, idx, aug, Xb, gather):
+    """_gather_batch when aug.warp is a bool: True warps (gather_warp); False is refused (use
+    warp=None)."""
     if not aug.warp:
         raise ValueError("Augment.warp must be True (warp) or None (no warping)")
-    gather_warp(X, idx, aug.seed, aug.counter0, aug.max_rotation, aug.max_scale,
-                aug.max_shear, aug.max_shift, aug.fields, Xb)
+    gather(X, idx, aug.seed, aug.counter0, aug.max_rotation, aug.max_scale,
+           aug.max_shear, aug.max_shift, aug.fields, Xb)
 
 
-def _gather_batch(X, idx, aug, Xb):
-    """Xb = X[idx]: shifted or copied (gather_rows) if aug.warp is None, else warped
-    (gather_warp). Compiled through the overload below, which keeps only the branch aug's type
-    can take."""
-    (_shift_only if aug.warp is None else _warp_only)(X, idx, aug, Xb)
+def _gather_batch(X, idx, aug, Xb, gather):
+    """Xb = X[idx]: shifted or copied (gather = gather_rows) if aug.warp is None, else warped
+    (gather = gather_warp). Compiled through the overload below, which keeps only the branch
+    aug's type can take."""
+    (_shift_only if aug.warp is None else _warp_only)(X, idx, aug, Xb, gather)
 
 
 @overload(_gather_batch, inline="always")
-def _gather_batch_typed(X, idx, aug, Xb):
+def _gather_batch_typed(X, idx, aug, Xb, gather):
     # chosen from aug's type when the epoch is compiled: with warp=None the warp kernels are
     # neither typed nor compiled, with warp=True the shift kernels are not (about 1 s of a first
     # warping run's compiling)
@@ -108,10 +113,11 @@ def _gather_batch_typed(X, idx, aug, Xb):
     return _warp_only
 
 
-@njit(cache=True)
-def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1):
+@njit(cache=True, no_cfunc_wrapper=True)
+def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1, k):
     """Run mini-batches b0..b1-1 of an epoch (all of it: 0, n_batches), updating the parameter
-    arrays P in place (Data, Augment, Net, Params, Optim: the named tuples above). step: optimizer
+    arrays P in place (Data, Augment, Net, Params, Optim, and k the Calls: the named tuples
+    above). step: optimizer
     steps taken so far (Adam's t); dropout_calls: the model's dropout counter.
 
     Returns (sum over the batches run of loss * batch rows, step, dropout_calls, loss of the last
@@ -144,7 +150,7 @@ def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1):
         nb = min(n, start + bsz) - start
         idx = perm[start:start + nb]
         Xb = _mat(bufX, 0, nb, K0)
-        _gather_batch(X, idx, aug, Xb)
+        _gather_batch(X, idx, aug, Xb, k.gather)
         yb = yb_all[:nb]
         for r in range(nb):
             yb[r] = y[idx[r]]
@@ -158,7 +164,7 @@ def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1):
             o = nb * u_off[l]
             Z = _mat(bufZ, o, nb, M)
             if l == L - 1:
-                _linear_act(H, WT, bl, act_none, Z, Z, 0.0, np.uint64(0), Z, Z)
+                k.linear_act(H, WT, bl, act_none, Z, Z, 0.0, np.uint64(0), Z, Z)
                 break
             Aa = _mat(bufA, o, nb, M)
             D = _mat(bufD, o, nb, M) if use_mask else Aa
@@ -166,12 +172,12 @@ def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1):
             if use_mask:
                 dropout_calls += 1
                 seed = np.uint64(net.seed_hi) | (np.uint64(dropout_calls) & np.uint64(0xFFFFFFFF))
-            _linear_act(H, WT, bl, act, Z, Aa, p_drop, seed, _mat(bufM, o, nb, M), D)
+            k.linear_act(H, WT, bl, act, Z, Aa, p_drop, seed, _mat(bufM, o, nb, M), D)
             H = D
 
         oL = nb * u_off[L - 1]
         M = sizes[L]
-        loss = softmax_xent_grad(_mat(bufZ, oL, nb, M), yb, _mat(bufdZ, oL, nb, M))
+        loss = k.loss_grad(_mat(bufZ, oL, nb, M), yb, _mat(bufdZ, oL, nb, M))
         total += loss * nb
 
         # backward, each layer's update fused into its weight gradient
@@ -184,15 +190,15 @@ def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1):
             if l > 0:
                 o = nb * u_off[l - 1]               # the layer below: its units are our inputs
                 saved = _mat(bufA, o, nb, K) if reads_a else _mat(bufZ, o, nb, K)
-                _input_grad(dZ, WT, saved, act, _mat(bufM, o, nb, K), use_mask,
-                                  _mat(bufdZ, o, nb, K))
+                k.input_grad(dZ, WT, saved, act, _mat(bufM, o, nb, K), use_mask,
+                             _mat(bufdZ, o, nb, K))
                 Hin = _mat(bufD, o, nb, K) if use_mask else _mat(bufA, o, nb, K)
             else:
                 Hin = Xb
             wo, uo, u1 = w_off[l], u_off[l], u_off[l + 1]
-            _weight_grad(dZ, Hin, _mat(P.dw, wo, M, K), WT, _mat(P.s1w, wo, M, K),
-                             _mat(P.s2w, wo, M, K), opt.code, lr, opt.l2, opt.mu, opt.beta1,
-                             opt.beta2, opt.eps, step)
-            bias_grad_step(dZ, P.db[uo:u1], P.b[uo:u1], P.s1b[uo:u1], P.s2b[uo:u1], opt.code, lr,
-                           opt.mu, opt.beta1, opt.beta2, opt.eps, step)
+            k.weight_grad(dZ, Hin, _mat(P.dw, wo, M, K), WT, _mat(P.s1w, wo, M, K),
+                          _mat(P.s2w, wo, M, K), opt.code, lr, opt.l2, opt.mu, opt.beta1,
+                          opt.beta2, opt.eps, step)
+            k.bias_step(dZ, P.db[uo:u1], P.b[uo:u1], P.s1b[uo:u1], P.s2b[uo:u1], opt.code, lr,
+                        opt.mu, opt.beta1, opt.beta2, opt.eps, step)
     return total, step, dropout_calls, loss

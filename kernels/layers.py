@@ -21,7 +21,7 @@ from kernels.activations import ACT_NONE, act_backward_span, act_forward_span
 from kernels.dropout import dropout_backward_span, dropout_span
 from kernels.matmul import bias_backward
 from kernels.optim import optimizer_step
-from kernels.runtime import FAST, INNER
+from kernels.runtime import BY_ADDRESS, FAST, INNER
 from kernels.products import PANEL, _check_product, _threads_for, _row_panel
 from kernels.packing import _nn_auto, _tn_auto
 from kernels.tiles import ZERO, _wide, nt_block
@@ -57,7 +57,7 @@ def linear_act_forward(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     _linear_act(H, WT, b, act, Z, Aout, p_drop, seed, mask, D)
 
 
-@njit(parallel=True, **INNER)
+@njit(parallel=True, **BY_ADDRESS)
 def _linear_act(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     """linear_act_forward after its checks (the epoch calls this): threads split the units in
     panels if the product is large enough (_threads_for), else one thread does all of it. One
@@ -103,7 +103,7 @@ def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
     _input_grad(dZ, WT, saved, act, mask, use_mask, dH)
 
 
-@njit(parallel=True, **INNER)
+@njit(parallel=True, **BY_ADDRESS)
 def _input_grad(dZ, WT, saved, act, mask, use_mask, dH):
     """linear_input_grad after its checks (the epoch calls this): threads split the columns of dH
     in panels, or one thread does all of it (as _linear_act)."""
@@ -144,7 +144,7 @@ def weight_grad_step(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps,
     _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
 
 
-@njit(parallel=True, **INNER)
+@njit(parallel=True, **BY_ADDRESS)
 def _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
     """weight_grad_step after its checks (the epoch calls this): threads split the units in panels
     of rows (products._row_panel) and update the rows of weights they have just summed, or one

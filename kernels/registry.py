@@ -20,6 +20,7 @@ import kernels as K
 from kernels import elastic as EL
 from kernels import epoch as E
 from kernels import warp as W
+from kernels.calls import epoch_calls
 from kernels.tiles import tile_cols
 
 # Modules listed first keep the bare kernel name when another module defines the same name.
@@ -142,7 +143,7 @@ def _epoch_args(d, t, r):
     aug = E.Augment(False, np.zeros(0, np.int64), np.zeros(0, np.int64))
     net = E.Net(sizes, np.int64(K.ACT_RELU), 0.1, np.uint64(1 << 32))
     opt = E.Optim(np.int64(K.OPT_ADAM), 0.0, 0.9, 0.9, 0.999, 1e-8)
-    return (data, aug, net, P, opt, 0, 0, 0, 2)
+    return (data, aug, net, P, opt, 0, 0, 0, 2, epoch_calls(t, False))
 
 
 # kernel -> (scope, make(dims, dtype, rng) -> argument tuple)

@@ -241,3 +241,5 @@ FAST = dict(cache=True, fastmath=True, error_model="numpy")
 # (two wrapper functions each, lowered and optimised on a first run: about 1 s of the first
 # epoch's compiling). Calling one from Python raises an error.
 INNER = dict(FAST, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+# Kernels the epoch calls through their address (kernels/calls.py): the C callback is that address.
+BY_ADDRESS = dict(FAST, no_cpython_wrapper=True)

@@ -1,12 +1,12 @@
-"""The argument types of the kernels a training run calls, written out, so that a cold start can
-compile them before the epoch needs them, some in another process (network/warmup.py): each one
-then loads from the on-disk cache when the epoch is compiled, instead of compiling inside it.
+"""The argument types of the kernels a training run calls, written out: the epoch calls its
+kernels by these signatures (kernels/calls.py), and a cold start compiles them ahead, some in
+another process (network/warmup.py).
 
 `epoch_kernels` mirrors the calls in kernels/epoch.py (every array there is a C-contiguous view
-of a flat buffer, every index an int64, every rate a float64); `inference_kernels` those of
-network/model.py's evaluate and predict. A wrong or missing entry costs only time: the epoch then
-compiles that kernel itself. tests/network/test_warmup.py checks that every entry is one the
-epoch compiles.
+of a flat buffer, every index an int64, every rate a float64): a wrong entry is refused when the
+epoch is typed ("mismatch of argument types"). `inference_kernels` lists those of
+network/model.py's evaluate and predict; a wrong entry there costs only time.
+tests/network/test_warmup.py checks that every entry is one a training run compiles.
 """
 import numpy as np
 from numba import from_dtype, types
@@ -23,17 +23,20 @@ def _arrays(dtype):
     return types.Array(f, 1, "C"), types.Array(f, 2, "C")
 
 
-def epoch_kernels(dtype, warp):
+def epoch_kernels(dtype, warp, x_type=None):
     """{name: (dispatcher, argument types)} for every kernel K.train_epoch_compiled calls on
     arrays of `dtype` (a NumPy dtype or its name), and optimizer_step, which two of them call;
-    warp: whether its Augment warps (gather_warp) or only shifts or copies (gather_rows)."""
+    warp: whether its Augment warps (gather_warp) or only shifts or copies (gather_rows);
+    x_type: the Numba type of the epoch's inputs X, which only the gather reads (default: a
+    writeable C-contiguous matrix; a read-only X, e.g. shared with worker processes, is another)."""
     v, m = _arrays(dtype)
+    x = m if x_type is None else x_type
     rates = (F64,) * 5              # lr, then l2 or mu, then mu or beta1, ... (see each kernel)
     if warp:
         gather = (augment.gather_warp,
-                  (m, IV, U64, I64, F64, F64, F64, I64, types.Array(F64, 4, "C"), m))
+                  (x, IV, U64, I64, F64, F64, F64, I64, types.Array(F64, 4, "C"), m))
     else:
-        gather = (augment.gather_rows, (m, IV, IV, IV, BOOL, m))
+        gather = (augment.gather_rows, (x, IV, IV, IV, BOOL, m))
     return {
         "epoch.layout": (epoch.layout, (IV,)),
         "augment.gather": gather,

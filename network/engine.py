@@ -11,6 +11,7 @@ import numpy as np
 import kernels as K
 from kernels import epoch as E
 from kernels import runtime
+from kernels.calls import epoch_calls
 from kernels.warp import augment_images
 from network.warmup import precompile_epoch
 
@@ -78,7 +79,8 @@ class ThreadGuard:
 
 def epoch_inputs(net, X, y, batch_size, lrs, perm, shifts=None, warp=None):
     """The named tuples K.train_epoch_compiled takes for this network and data: (Data, Augment,
-    Net, Optim); `compiled_epoch` and the profiler's epoch target (profiling/epoch_target.py)."""
+    Net, Optim, Calls); `compiled_epoch` and the profiler's epoch target
+    (profiling/epoch_target.py). The Calls' kernels are compiled when first called."""
     data = E.Data(X, y, perm, lrs, batch_size)
     sr, sc = (_NO_SHIFT, _NO_SHIFT) if shifts is None else (shifts[0].copy(), shifts[1].copy())
     aug = E.Augment(shifts is not None, sr, sc, *((True, *warp) if warp is not None else ()))
@@ -86,7 +88,7 @@ def epoch_inputs(net, X, y, batch_size, lrs, perm, shifts=None, warp=None):
                  np.uint64((net.seed & 0xFFFFFFFF) << 32))
     opt = E.Optim(np.int64(K.OPT_CODES[net.optimizer]), float(net.l2), float(net.momentum),
                   float(net.beta1), float(net.beta2), float(net.eps))
-    return data, aug, spec, opt
+    return data, aug, spec, opt, epoch_calls(net.dtype, warp is not None, numba.typeof(X))
 
 
 def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress=None):
@@ -99,11 +101,11 @@ def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress
     If the network has a `loss_watch` attribute (set by network.training.fit), it is called with
     each chunk's mean training loss; it may raise to stop an exploding epoch early."""
     runtime.ensure_fresh_cache()
-    data, aug, spec, opt = epoch_inputs(net, X, y, batch_size, lrs, perm, shifts, warp)
+    data, aug, spec, opt, calls = epoch_inputs(net, X, y, batch_size, lrs, perm, shifts, warp)
     guard = ThreadGuard(getattr(net, "_thread_guard_best", None))
     # a cold cache: compile the kernels the epoch calls on two processes first (network/warmup.py)
-    precompile_epoch((data, aug, spec, net.params.flat, opt, net.step, net.dropout_calls, 0, 1),
-                     net.dtype, warp is not None)
+    precompile_epoch((data, aug, spec, net.params.flat, opt, net.step, net.dropout_calls, 0, 1,
+                      calls), net.dtype, warp is not None)
     watch = getattr(net, "loss_watch", None)
     total = 0.0
     try:
@@ -112,7 +114,8 @@ def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress
             with guard.timed(b1 - b0), runtime.compile_level(), runtime.pinned(guard.current > 1):
                 # first call compiles at LLVM level 2; the master thread bound while threaded
                 part, net.step, net.dropout_calls, net.loss = K.train_epoch_compiled(
-                    data, aug, spec, net.params.flat, opt, net.step, net.dropout_calls, b0, b1)
+                    data, aug, spec, net.params.flat, opt, net.step, net.dropout_calls, b0, b1,
+                    calls)
             total += part
             rows = min(X.shape[0], b1 * batch_size) - b0 * batch_size
             if progress is not None:

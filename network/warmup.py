@@ -1,18 +1,19 @@
 """A cold start's compiling, on two processes.
 
-When the compiled epoch is not in Numba's on-disk cache yet (a fresh clone, another CPU, changed
-kernels), compiling it compiles every kernel it calls, one after another, on one core. Instead
-`precompile_epoch` starts a helper process (`python -m network.warmup DTYPE shift|warp`) that
-compiles about half of the kernels it calls (HELPER) while this process compiles the rest; both write
-the shared on-disk cache. The epoch is then compiled here and loads every kernel it calls from the
-cache. While it does, the helper compiles the kernels evaluation and prediction call
+When the compiled epoch or a kernel it calls is not in Numba's on-disk cache yet (a fresh clone,
+another CPU, changed kernels), `precompile_epoch` starts a helper process (`python -m
+network.warmup DTYPE shift|warp`) that compiles the backward layer kernels (HELPER) into the
+shared on-disk cache, while this process compiles the epoch's own loop, then the forward layer,
+the batch gather and the loss. The epoch calls its kernels by address (kernels/calls.py), so it
+is typed from their signatures alone and compiled first, without waiting for any kernel, and no
+kernel's code is compiled twice. Once the helper is ready, this process loads its share from the
+cache. While the first epoch runs, the helper compiles the kernels evaluation and prediction call
 (kernels/signatures.py lists them all). Nothing here changes a result: a kernel the helper did
-not compile (it failed, or a signature in kernels/signatures.py went stale) is compiled by the
-epoch itself, as before.
+not compile (it failed or hangs) is compiled here when its address is first needed.
 
 The helper writes "ready" on its standard output when its share of the epoch's kernels is in the
 cache, then "done" and, with --report FILE, its compile times per kernel and the timeline of its
-compilations in FILE (JSON), for the benchmark (profiling/bench_epoch.py).
+compilations in FILE (JSON), for the benchmark (profiling/startup.py).
 """
 import argparse
 import atexit
@@ -29,13 +30,13 @@ from numba.core import event
 from kernels import runtime
 from kernels import signatures as S
 from kernels import train_epoch_compiled
+from kernels.calls import resolve
 
-HELPER = ("optim.optimizer_step", "layers._weight_grad", "augment.gather", "loss.softmax_xent_grad")
-"""The epoch kernels the helper compiles: the weight gradient and update, the batch gather (with
-warping about 3 s, else about 1 s) and the loss, about half of the compiling; this process
-compiles the forward layer and the input gradient. optimizer_step comes first: LAST, compiled
-here once the helper is ready, loads it."""
-LAST = "layers.bias_grad_step"
+HELPER = ("optim.optimizer_step", "layers._weight_grad", "layers._input_grad", "layers.bias_grad_step")
+"""The epoch kernels the helper compiles: the backward layer kernels (optimizer_step first: both
+updates call it), about half of the compiling; this process compiles the epoch's own loop, the
+forward layer, the batch gather and the loss: 6-7.5 s each on the 2-vCPU Intel Xeon (Ice Lake,
+AVX-512 path, 2026-12-08)."""
 READY_TIMEOUT = 300.0
 """Seconds this process waits for the helper's "ready" once its own share is compiled (its share
 takes 5-8 s on the 2-vCPU machines measured); past it the helper is stopped and its share compiled
@@ -53,12 +54,9 @@ def _compile(kernels, names):
             dispatcher.compile(sig)
 
 
-def is_cached(dispatcher, args):
-    """Whether `dispatcher` has code for these arguments, compiled in this process or in its
-    on-disk cache (read from the cache's index, as Numba does before loading an entry)."""
-    sig = tuple(dispatcher.typeof_pyval(a) for a in args)
-    if sig in dispatcher.overloads:
-        return True
+def _cached(dispatcher, sig):
+    """Whether Numba's on-disk cache holds `dispatcher` for these argument types (read from the
+    cache's index, as Numba does before loading an entry)."""
     try:
         cache = dispatcher._cache
         return cache._index_key(sig, dispatcher.targetctx.codegen()) in cache._cache_file._load_index()
@@ -66,22 +64,32 @@ def is_cached(dispatcher, args):
         return True
 
 
+def is_cached(dispatcher, args):
+    """Whether `dispatcher` has code for these arguments, compiled in this process or in its
+    on-disk cache (read from the cache's index, as Numba does before loading an entry)."""
+    sig = tuple(dispatcher.typeof_pyval(a) for a in args)
+    return sig in dispatcher.overloads or _cached(dispatcher, sig)
+
+
 def precompile_epoch(args, dtype, warp):
-    """Before the first call of K.train_epoch_compiled(*args) in this process: if it must be
-    compiled, compile the kernels it calls first, here and in a helper process at once. dtype: the
-    arrays' dtype; warp: whether the Augment in args warps. Returns the seconds spent (0.0 if the
-    epoch was cached)."""
-    if is_cached(train_epoch_compiled, args):
+    """Before the first call of K.train_epoch_compiled(*args) in this process (args[-1]: its
+    Calls, kernels/calls.py): if it or a kernel it calls must be compiled, compile them here and
+    in a helper process at once. dtype: the arrays' dtype; warp: whether the Augment in args
+    warps. Returns the seconds spent (0.0 if all was cached)."""
+    calls = args[-1]
+    cold = [c for c in calls if c.args not in c.dispatcher.overloads]
+    if is_cached(train_epoch_compiled, args) and all(_cached(c.dispatcher, c.args) for c in cold):
         return 0.0
     t = time.perf_counter()
-    kernels = S.epoch_kernels(dtype, warp)
+    kernels = S.epoch_kernels(dtype, warp, train_epoch_compiled.typeof_pyval(args[0].X))
     helper = _start_helper(dtype, warp)
     try:
-        _compile(kernels, [n for n in kernels if n != LAST and (helper is None or n not in HELPER)])
+        with runtime.compile_level():   # the epoch's loop: typed from the Calls' signatures alone
+            train_epoch_compiled.compile(tuple(train_epoch_compiled.typeof_pyval(a) for a in args))
+        _compile(kernels, [n for n in kernels if helper is None or n not in HELPER])
         if helper is not None and not _ready(helper):
             _stop(helper)                  # the helper failed or hangs: compile its share here
-            _compile(kernels, HELPER)
-        _compile(kernels, [LAST])
+        resolve(calls)                     # the helper's share: loaded from the cache (or compiled)
     except BaseException:
         _stop(helper)
         raise
@@ -121,8 +129,13 @@ def _stop(proc):
 @atexit.register
 def _reap():
     """At exit, do not leave a helper compiling behind (the cache stays consistent: Numba writes
-    each entry whole)."""
+    each entry whole); when it reports to a benchmark (REPORT_ENV), let it finish first."""
     for proc in _helpers:
+        if os.environ.get(REPORT_ENV) and proc.poll() is None:
+            try:
+                proc.wait(READY_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
         _stop(proc)
 
 

@@ -23,5 +23,5 @@ def epoch_args(n=48000, batch=64):
     net = NeuralNetwork([784, 128, 64, 10], activation="relu", seed=0, dtype=np.float32, optimizer="sgd")
     n_batches = (n + batch - 1) // batch
     perm = np.random.default_rng(0).permutation(n)
-    data, aug, spec, opt = epoch_inputs(net, X, y, batch, np.full(n_batches, 0.01), perm)
-    return data, aug, spec, net.params.flat, opt, 0, 0, 0, n_batches
+    data, aug, spec, opt, calls = epoch_inputs(net, X, y, batch, np.full(n_batches, 0.01), perm)
+    return data, aug, spec, net.params.flat, opt, 0, 0, 0, n_batches, calls
