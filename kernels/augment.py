@@ -60,41 +60,27 @@ def _gather_row(X, s, shift_r, shift_c, use_shift, out, r):
                 o_r[o + np.uint64(c)] = 0.0
 
 
-@njit(parallel=True, **INNER)
-def _gather_parallel(X, idx, shift_r, shift_c, use_shift, out):
-    for r in prange(out.shape[0]):
-        _gather_row(X, idx[r], shift_r, shift_c, use_shift, out, np.uint64(r))
-
-
-@njit(**FAST)
+@njit(parallel=True, **FAST)
 def gather_rows(X, idx, shift_r, shift_c, use_shift, out):
     """out[r] = X[idx[r]], translated by (shift_r[idx[r]], shift_c[idx[r]]) pixels if use_shift.
 
     X (n,K) (28x28 images flattened when shifting), idx (N,) row numbers, out (N,K). Equals
     `X[idx]`, then `shift_images(X[idx], shift_r[idx], shift_c[idx], out)`. The rows come from
     anywhere in a large X (memory latency bound), so two threads fetch them when there are many.
+    One compiled kernel holds both branches (the epoch calls it by address, kernels/calls.py).
     """
     N, K = out.shape
     if N * K >= 1 << 14:
-        _gather_parallel(X, idx, shift_r, shift_c, use_shift, out)
-    else:
-        # r unsigned here and above, as prange's index is: one compiled _gather_row, not three
-        for r in range(N):
+        for r in prange(N):
             _gather_row(X, idx[r], shift_r, shift_c, use_shift, out, np.uint64(r))
+    else:
+        # the row unsigned here, as prange's index is above: one compiled _gather_row, not two
+        for q in range(N):
+            _gather_row(X, idx[q], shift_r, shift_c, use_shift, out, np.uint64(q))
 
 
 # No fastmath here: the warp must round exactly as kernels.warp does (readable path = fast path).
 @njit(parallel=True, cache=True)
-def _gather_warp_parallel(X, idx, seed, counter0, max_rotation, max_scale, max_shear, max_shift,
-                          fields, out):
-    for r in prange(out.shape[0]):
-        work = np.empty(WORK_SIZE)              # per-row scratch: no state shared between threads
-        s = idx[r]
-        augment_image(X[s], seed, counter0 + s, max_rotation, max_scale, max_shear, max_shift,
-                      fields, out[r], work)
-
-
-@njit(cache=True)
 def gather_warp(X, idx, seed, counter0, max_rotation, max_scale, max_shear, max_shift, fields, out):
     """out[r] = X[idx[r]] under a random affine (and, if fields has B > 0, elastic) warp, in one pass.
 
@@ -102,15 +88,19 @@ def gather_warp(X, idx, seed, counter0, max_rotation, max_scale, max_shear, max_
     parameters depend on the sample's number, not on the batch, the chunk or the thread, so this
     equals `augment_images(X[idx], seed, counter0 + idx, ..., out)` bit for bit. X (n, 784), idx
     (N,), amounts as in augment_image (degrees, fraction, factor, whole px), fields (B, 2, 28, 28)
-    float64 (B = 0: affine only), out (N, 784). Two threads share the rows when there are many.
+    float64 (B = 0: affine only), out (N, 784). Two threads share the rows when there are many
+    (one compiled kernel for both branches, as gather_rows).
     """
     N = out.shape[0]
     if N * out.shape[1] >= 1 << 14:
-        _gather_warp_parallel(X, idx, seed, counter0, max_rotation, max_scale, max_shear,
-                              max_shift, fields, out)
-    else:
-        work = np.empty(WORK_SIZE)
-        for r in range(N):
+        for r in prange(N):
+            work = np.empty(WORK_SIZE)          # per-row scratch: no state shared between threads
             s = idx[r]
-            augment_image(X[s], seed, counter0 + s, max_rotation, max_scale, max_shear,
-                          max_shift, fields, out[r], work)
+            augment_image(X[s], seed, counter0 + s, max_rotation, max_scale, max_shear, max_shift,
+                          fields, out[r], work)
+    else:
+        scratch = np.empty(WORK_SIZE)
+        for q in range(N):
+            t = idx[q]
+            augment_image(X[t], seed, counter0 + t, max_rotation, max_scale, max_shear,
+                          max_shift, fields, out[q], scratch)

@@ -58,13 +58,13 @@ class Compiled(WrapperAddressProtocol):
 _CALLS = {}
 
 
-def epoch_calls(dtype, warp, x_type=None):
+def epoch_calls(dtype, warp, x_type=None, pack=None):
     """The `Calls` (kernels/epoch.py) of an epoch on arrays of `dtype`; warp: whether its Augment
-    warps; x_type: the Numba type of its inputs X (signatures.epoch_kernels). One set per
-    argument in a process, so each kernel's address is looked up once."""
-    key = (np.dtype(dtype).name, bool(warp), x_type)
+    warps; x_type: the Numba type of its inputs X; pack: its Net.pack (signatures.epoch_kernels).
+    One set per argument in a process, so each kernel's address is looked up once."""
+    key = (np.dtype(dtype).name, bool(warp), x_type, pack)
     if key not in _CALLS:
-        ks = S.epoch_kernels(dtype, warp, x_type)
+        ks = S.epoch_kernels(dtype, warp, x_type, pack)
         c = lambda name, ret=types.none: Compiled(*ks[name], ret)  # noqa: E731
         _CALLS[key] = E.Calls(gather=c("augment.gather"), linear_act=c("layers._linear_act"),
                               loss_grad=c("loss.softmax_xent_grad", types.float64),

@@ -42,9 +42,11 @@ uses hash counter counter0 + s under `seed` (uint64), amounts max_rotation (degr
 (B, 2, 28, 28) float64 (B = 0: affine only). The defaults switch warping off: warp=None (True
 to warp) is a type of its own, so an epoch without warping is compiled without the warp kernels
 (`_gather_batch`): about 2 s less of a first run's compiling."""
-Net = namedtuple("Net", "sizes act p_drop seed_hi")
+Net = namedtuple("Net", "sizes act p_drop seed_hi pack", defaults=(None,))
 """sizes (L+1,) int64 layer sizes; act the hidden layers' ACT_* code; p_drop dropout probability;
-seed_hi uint64 (model seed & 0xFFFFFFFF) << 32, the high half of every dropout seed."""
+seed_hi uint64 (model seed & 0xFFFFFFFF) << 32, the high half of every dropout seed; pack: True
+if a layer's products may be packed (kernels/packing.py may_pack), else None (a type of its own:
+the layer kernels are then compiled without the packed products)."""
 Params = namedtuple("Params", "w b dw db s1w s2w s1b s2b")
 """Flat arrays by `layout`: weights (transposed per layer), biases, their gradients, and optimizer
 state (s1: momentum velocity or Adam's first moment; s2: Adam's second moment)."""
@@ -191,14 +193,14 @@ def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1, k)
                 o = nb * u_off[l - 1]               # the layer below: its units are our inputs
                 saved = _mat(bufA, o, nb, K) if reads_a else _mat(bufZ, o, nb, K)
                 k.input_grad(dZ, WT, saved, act, _mat(bufM, o, nb, K), use_mask,
-                             _mat(bufdZ, o, nb, K))
+                             _mat(bufdZ, o, nb, K), net.pack)
                 Hin = _mat(bufD, o, nb, K) if use_mask else _mat(bufA, o, nb, K)
             else:
                 Hin = Xb
             wo, uo, u1 = w_off[l], u_off[l], u_off[l + 1]
             k.weight_grad(dZ, Hin, _mat(P.dw, wo, M, K), WT, _mat(P.s1w, wo, M, K),
                           _mat(P.s2w, wo, M, K), opt.code, lr, opt.l2, opt.mu, opt.beta1,
-                          opt.beta2, opt.eps, step)
+                          opt.beta2, opt.eps, step, net.pack)
             k.bias_step(dZ, P.db[uo:u1], P.b[uo:u1], P.s1b[uo:u1], P.s2b[uo:u1], opt.code, lr,
                         opt.mu, opt.beta1, opt.beta2, opt.eps, step)
     return total, step, dropout_calls, loss

@@ -100,23 +100,24 @@ def linear_input_grad(dZ, WT, saved, act, mask, use_mask, dH):
     _check_product(dZ.shape[0], dZ.shape[1], WT.shape[0], WT.shape[1], dH.shape[0], dH.shape[1])
     if saved.shape != dH.shape or (use_mask and mask.shape != dH.shape):
         raise ValueError("linear_input_grad: saved and mask must have dH's shape")
-    _input_grad(dZ, WT, saved, act, mask, use_mask, dH)
+    _input_grad(dZ, WT, saved, act, mask, use_mask, dH, True)
 
 
 @njit(parallel=True, **BY_ADDRESS)
-def _input_grad(dZ, WT, saved, act, mask, use_mask, dH):
+def _input_grad(dZ, WT, saved, act, mask, use_mask, dH, pack):
     """linear_input_grad after its checks (the epoch calls this): threads split the columns of dH
-    in panels, or one thread does all of it (as _linear_act)."""
+    in panels, or one thread does all of it (as _linear_act). pack: True, or None to compile
+    without the packed product (packing.may_pack)."""
     N, M = dZ.shape
     K = WT.shape[1]
     WTw = _wide(WT)
     if _threads_for(N, M, K):
         for p in prange((K + PANEL - 1) // PANEL):
             j0, j1 = p * PANEL, min(K, (p + 1) * PANEL)
-            _nn_auto(dZ, WTw, dH, ZERO, N, j0, j1)
+            _nn_auto(dZ, WTw, dH, ZERO, N, j0, j1, pack)
             _input_grad_epilogue(dH, saved, act, mask, use_mask, j0, j1)
     else:
-        _nn_auto(dZ, WTw, dH, ZERO, N, ZERO, K)
+        _nn_auto(dZ, WTw, dH, ZERO, N, ZERO, K, pack)
         _input_grad_epilogue(dH, saved, act, mask, use_mask, ZERO, K)
 
 
@@ -141,14 +142,14 @@ def weight_grad_step(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps,
     _check_product(dZ.shape[1], dZ.shape[0], H.shape[0], H.shape[1], dWT.shape[0], dWT.shape[1])
     if WT.shape != dWT.shape or S1.shape != dWT.shape or S2.shape != dWT.shape:
         raise ValueError("weight_grad_step: WT, S1, S2 must have dWT's shape")
-    _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t)
+    _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, True)
 
 
 @njit(parallel=True, **BY_ADDRESS)
-def _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
+def _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t, pack):
     """weight_grad_step after its checks (the epoch calls this): threads split the units in panels
     of rows (products._row_panel) and update the rows of weights they have just summed, or one
-    thread does all of it (as _linear_act)."""
+    thread does all of it (as _linear_act). pack as for _input_grad."""
     N, M = dZ.shape
     K = H.shape[1]
     Hw = _wide(H)
@@ -156,11 +157,11 @@ def _weight_grad(dZ, H, dWT, WT, S1, S2, opt, lr, l2, mu, beta1, beta2, eps, t):
         P = _row_panel(M)
         for p in prange((M + P - 1) // P):
             r0, r1 = p * P, min(M, (p + 1) * P)
-            _tn_auto(dZ, Hw, dWT, r0, r1, ZERO, K)
+            _tn_auto(dZ, Hw, dWT, r0, r1, ZERO, K, pack)
             optimizer_step(_flat(WT[r0:r1]), _flat(dWT[r0:r1]), _flat(S1[r0:r1]), _flat(S2[r0:r1]),
                            opt, lr, l2, mu, beta1, beta2, eps, t)
     else:
-        _tn_auto(dZ, Hw, dWT, ZERO, M, ZERO, K)
+        _tn_auto(dZ, Hw, dWT, ZERO, M, ZERO, K, pack)
         optimizer_step(_flat(WT), _flat(dWT), _flat(S1), _flat(S2), opt, lr, l2, mu, beta1, beta2, eps, t)
 
 

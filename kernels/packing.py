@@ -17,7 +17,7 @@ two alternating processes each:
                 loaded B vector 8 times, so B's reads matter half as much): never packed
 """
 import numpy as np
-from numba import njit
+from numba import njit, types
 from numba.extending import overload
 
 from kernels import cpu
@@ -83,26 +83,28 @@ def _packs(A, B):
     return n > 0 and 2 * A.shape[0] * A.shape[1] * B.shape[1] >= n
 
 
-def _nn_auto(A, B, out, i0, i1, j0, j1):
-    """nn_packed_block if `_packs(A, B)`, else nn_block (the products and layers call this)."""
-    (nn_packed_block if _packs(A, B) else nn_block)(A, B, out, i0, i1, j0, j1)
+def _nn_auto(A, B, out, i0, i1, j0, j1, pack):
+    """nn_packed_block if pack and `_packs(A, B)`, else nn_block (the products and layers call
+    this). pack: True, or None where no product the caller runs is large enough to pack (then
+    the packed kernel is not compiled: see _choose)."""
+    (nn_packed_block if pack and _packs(A, B) else nn_block)(A, B, out, i0, i1, j0, j1)
 
 
-def _tn_auto(A, B, out, i0, i1, j0, j1):
-    """tn_packed_block if `_packs(A, B)`, else tn_block."""
-    (tn_packed_block if _packs(A, B) else tn_block)(A, B, out, i0, i1, j0, j1)
+def _tn_auto(A, B, out, i0, i1, j0, j1, pack):
+    """tn_packed_block if pack and `_packs(A, B)`, else tn_block."""
+    (tn_packed_block if pack and _packs(A, B) else tn_block)(A, B, out, i0, i1, j0, j1)
 
 
 def _choose(plain, packed):
-    """The compiled body of _nn_auto / _tn_auto, chosen per dtype when typed: where this CPU never
-    packs a dtype, `packed` is not compiled at all (on the AVX-512 path the packed kernels cost
-    about 2 s of a cold start)."""
-    def typed(A, B, out, i0, i1, j0, j1):
-        if pack_min_flop(A.dtype) == 0:
-            return lambda A, B, out, i0, i1, j0, j1: plain(A, B, out, i0, i1, j0, j1)
+    """The compiled body of _nn_auto / _tn_auto, chosen when typed: where this CPU never packs a
+    dtype, or pack is None (`may_pack`), `packed` is not compiled at all (the packed kernels
+    cost about 2 s of a cold start on AVX-512, and 1-1.5 s on AVX2)."""
+    def typed(A, B, out, i0, i1, j0, j1, pack):
+        if pack_min_flop(A.dtype) == 0 or isinstance(pack, types.NoneType):
+            return lambda A, B, out, i0, i1, j0, j1, pack: plain(A, B, out, i0, i1, j0, j1)
 
-        def either(A, B, out, i0, i1, j0, j1):
-            if _packs(A, B):
+        def either(A, B, out, i0, i1, j0, j1, pack):
+            if pack and _packs(A, B):
                 packed(A, B, out, i0, i1, j0, j1)
             else:
                 plain(A, B, out, i0, i1, j0, j1)
@@ -112,6 +114,16 @@ def _choose(plain, packed):
 
 overload(_nn_auto, inline="always")(_choose(nn_block, nn_packed_block))
 overload(_tn_auto, inline="always")(_choose(tn_block, tn_packed_block))
+
+
+def may_pack(sizes, batch, dtype):
+    """True if a layer product of a network with these layer sizes (n_0..n_L) on batches of
+    `batch` rows reaches this CPU's packing size for `dtype` (the forward product and both
+    gradients of layer l are 2 * batch * n_l * n_{l+1} flops), else None: the layer kernels the
+    epoch calls are then compiled without the packed kernels."""
+    n = pack_min_flop(dtype)
+    big = max(2 * int(batch) * int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
+    return True if n > 0 and big >= n else None
 
 
 def pack_min_flop(dtype):

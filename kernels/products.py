@@ -55,7 +55,7 @@ def _row_panel(K):
 def _nn_parallel(A, B, out):
     M = out.shape[1]
     for p in prange((M + PANEL - 1) // PANEL):
-        _nn_auto(A, B, out, ZERO, A.shape[0], p * PANEL, min(M, (p + 1) * PANEL))
+        _nn_auto(A, B, out, ZERO, A.shape[0], p * PANEL, min(M, (p + 1) * PANEL), True)
 
 
 @njit(**_FLAGS)
@@ -71,7 +71,7 @@ def matmul_nn_fast(A, B, out):
     if _threads_for(N, K, M):
         _nn_parallel(A, Bw, out)
     else:
-        _nn_auto(A, Bw, out, ZERO, N, ZERO, M)
+        _nn_auto(A, Bw, out, ZERO, N, ZERO, M, True)
 
 
 @njit(parallel=True, **INNER)
@@ -79,7 +79,7 @@ def _tn_parallel(A, B, out):
     K = out.shape[0]
     P = _row_panel(K)
     for p in prange((K + P - 1) // P):
-        _tn_auto(A, B, out, p * P, min(K, (p + 1) * P), ZERO, out.shape[1])
+        _tn_auto(A, B, out, p * P, min(K, (p + 1) * P), ZERO, out.shape[1], True)
 
 
 @njit(**_FLAGS)
@@ -95,7 +95,7 @@ def matmul_tn_fast(A, B, out):
     if _threads_for(N, M, K):
         _tn_parallel(A, Bw, out)
     else:
-        _tn_auto(A, Bw, out, ZERO, K, ZERO, M)
+        _tn_auto(A, Bw, out, ZERO, K, ZERO, M, True)
 
 
 @njit(parallel=True, **INNER)

@@ -23,13 +23,15 @@ def _arrays(dtype):
     return types.Array(f, 1, "C"), types.Array(f, 2, "C")
 
 
-def epoch_kernels(dtype, warp, x_type=None):
+def epoch_kernels(dtype, warp, x_type=None, pack=None):
     """{name: (dispatcher, argument types)} for every kernel K.train_epoch_compiled calls on
     arrays of `dtype` (a NumPy dtype or its name), and optimizer_step, which two of them call;
     warp: whether its Augment warps (gather_warp) or only shifts or copies (gather_rows);
     x_type: the Numba type of the epoch's inputs X, which only the gather reads (default: a
-    writeable C-contiguous matrix; a read-only X, e.g. shared with worker processes, is another)."""
+    writeable C-contiguous matrix; a read-only X, e.g. shared with worker processes, is another);
+    pack: Net.pack (kernels/epoch.py), True or None."""
     v, m = _arrays(dtype)
+    p = types.none if pack is None else BOOL
     x = m if x_type is None else x_type
     rates = (F64,) * 5              # lr, then l2 or mu, then mu or beta1, ... (see each kernel)
     if warp:
@@ -44,9 +46,9 @@ def epoch_kernels(dtype, warp, x_type=None):
         "layers._linear_act": (layers._linear_act, (m, m, v, I64, m, m, F64, U64, m, m)),
         "loss.softmax_xent_grad": (loss.softmax_xent_grad, (m, IV, m)),
         # backward: dH = f'(.) * mask * (dZ @ W.T); dW = H.T @ dZ and the step; db and its step
-        "layers._input_grad": (layers._input_grad, (m, m, m, I64, m, BOOL, m)),
+        "layers._input_grad": (layers._input_grad, (m, m, m, I64, m, BOOL, m, p)),
         "optim.optimizer_step": (optim.optimizer_step, (v, v, v, v, I64) + rates + (F64, I64)),
-        "layers._weight_grad": (layers._weight_grad, (m, m, m, m, m, m, I64) + rates + (F64, I64)),
+        "layers._weight_grad": (layers._weight_grad, (m, m, m, m, m, m, I64) + rates + (F64, I64, p)),
         "layers.bias_grad_step": (layers.bias_grad_step, (m, v, v, v, v, I64) + rates + (I64,)),
     }
 

@@ -12,6 +12,7 @@ import kernels as K
 from kernels import epoch as E
 from kernels import runtime
 from kernels.calls import epoch_calls
+from kernels.packing import may_pack
 from kernels.warp import augment_images
 from network.warmup import precompile_epoch
 
@@ -84,11 +85,12 @@ def epoch_inputs(net, X, y, batch_size, lrs, perm, shifts=None, warp=None):
     data = E.Data(X, y, perm, lrs, batch_size)
     sr, sc = (_NO_SHIFT, _NO_SHIFT) if shifts is None else (shifts[0].copy(), shifts[1].copy())
     aug = E.Augment(shifts is not None, sr, sc, *((True, *warp) if warp is not None else ()))
+    pack = may_pack(net.params.sizes, min(batch_size, X.shape[0]), net.dtype)
     spec = E.Net(net.params.sizes, np.int64(K.ACT_CODES[net.activation]), float(net.dropout),
-                 np.uint64((net.seed & 0xFFFFFFFF) << 32))
+                 np.uint64((net.seed & 0xFFFFFFFF) << 32), pack)
     opt = E.Optim(np.int64(K.OPT_CODES[net.optimizer]), float(net.l2), float(net.momentum),
                   float(net.beta1), float(net.beta2), float(net.eps))
-    return data, aug, spec, opt, epoch_calls(net.dtype, warp is not None, numba.typeof(X))
+    return data, aug, spec, opt, epoch_calls(net.dtype, warp is not None, numba.typeof(X), pack)
 
 
 def compiled_epoch(net, X, y, batch_size, lrs, perm, shifts, warp=None, progress=None):

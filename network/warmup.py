@@ -11,8 +11,8 @@ cache. While the first epoch runs, the helper compiles the kernels evaluation an
 (kernels/signatures.py lists them all). Nothing here changes a result: a kernel the helper did
 not compile (it failed or hangs) is compiled here when its address is first needed.
 
-The helper writes "ready" on its standard output when its share of the epoch's kernels is in the
-cache, then "done" and, with --report FILE, its compile times per kernel and the timeline of its
+The helper writes each kernel's name on its standard output once it is in the cache, "ready" when
+its whole share is, then "done" and, with --report FILE, its compile times per kernel and the timeline of its
 compilations in FILE (JSON), for the benchmark (profiling/startup.py).
 """
 import argparse
@@ -32,15 +32,19 @@ from kernels import signatures as S
 from kernels import train_epoch_compiled
 from kernels.calls import resolve
 
-HELPER = ("optim.optimizer_step", "layers._weight_grad", "layers._input_grad", "layers.bias_grad_step")
-"""The epoch kernels the helper compiles: the backward layer kernels (optimizer_step first: both
-updates call it), about half of the compiling; this process compiles the epoch's own loop, the
-forward layer, the batch gather and the loss: 6-7.5 s each on the 2-vCPU Intel Xeon (Ice Lake,
-AVX-512 path, 2026-12-08)."""
+HELPER = ("optim.optimizer_step", "layers._weight_grad", "layers._input_grad")
+"""The epoch kernels the helper compiles, in order: the backward layer kernels (optimizer_step
+first: both updates call it), about half of the compiling; this process compiles the epoch's own
+loop, the forward layer, the batch gather and the loss, then LAST."""
+LAST = ("layers.bias_grad_step", "optim.optimizer_step")
+"""A kernel this process compiles once the helper has reported the kernel it calls compiled (it
+then loads it from the cache): the bias update, which shares the weights' optimizer_step. The
+helper starts 0.7 s behind (a new interpreter), so this evens the two shares: each 6-7 s on the
+2-vCPU Intel Xeon (Ice Lake, 2026-12-08)."""
 READY_TIMEOUT = 300.0
-"""Seconds this process waits for the helper's "ready" once its own share is compiled (its share
-takes 5-8 s on the 2-vCPU machines measured); past it the helper is stopped and its share compiled
-here."""
+"""Seconds this process waits for the helper's next line once its own share is compiled (the
+helper's whole share takes 6-7 s on the 2-vCPU machines measured); past it the helper is stopped
+and its share compiled here."""
 REPORT_ENV = "MNIST_WARMUP_REPORT"
 """If set, the file the helper writes its compile times to (profiling/bench_epoch.py)."""
 
@@ -81,14 +85,17 @@ def precompile_epoch(args, dtype, warp):
     if is_cached(train_epoch_compiled, args) and all(_cached(c.dispatcher, c.args) for c in cold):
         return 0.0
     t = time.perf_counter()
-    kernels = S.epoch_kernels(dtype, warp, train_epoch_compiled.typeof_pyval(args[0].X))
-    helper = _start_helper(dtype, warp)
+    pack = args[2].pack
+    kernels = S.epoch_kernels(dtype, warp, train_epoch_compiled.typeof_pyval(args[0].X), pack)
+    helper = _start_helper(dtype, warp, pack)
     try:
         with runtime.compile_level():   # the epoch's loop: typed from the Calls' signatures alone
             train_epoch_compiled.compile(tuple(train_epoch_compiled.typeof_pyval(a) for a in args))
-        _compile(kernels, [n for n in kernels if helper is None or n not in HELPER])
-        if helper is not None and not _ready(helper):
-            _stop(helper)                  # the helper failed or hangs: compile its share here
+        _compile(kernels, [n for n in kernels if n != LAST[0] and (helper is None or n not in HELPER)])
+        ok = helper is not None and _wait(helper, LAST[1])
+        _compile(kernels, [LAST[0]])
+        if helper is not None and not (ok and _wait(helper, "ready")):
+            _stop(helper)                  # the helper failed or hangs: its share compiles below
         resolve(calls)                     # the helper's share: loaded from the cache (or compiled)
     except BaseException:
         _stop(helper)
@@ -96,18 +103,33 @@ def precompile_epoch(args, dtype, warp):
     return time.perf_counter() - t
 
 
-def _ready(proc):
-    """Whether the helper wrote "ready" within READY_TIMEOUT (False if it exited without)."""
-    readable, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT)
-    return bool(readable) and proc.stdout.readline().strip() == "ready"
+def _wait(proc, name):
+    """Read the helper's lines until it reports `name` compiled (or "ready" when name is "ready");
+    False if it exited, was stopped, or wrote nothing for READY_TIMEOUT seconds. Reads the pipe's
+    bytes as they come (a buffered readline could hold the awaited line while select waits)."""
+    fd = proc.stdout.fileno()
+    while True:
+        pending = getattr(proc, "pending", b"")
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            proc.pending = pending
+            if line.decode().strip() in (name, "ready"):
+                return True
+        readable, _, _ = select.select([fd], [], [], READY_TIMEOUT)
+        chunk = os.read(fd, 4096) if readable else b""
+        if not chunk:
+            return False
+        proc.pending = pending + chunk
 
 
-def _start_helper(dtype, warp):
+def _start_helper(dtype, warp, pack):
     """The helper process, or None if it cannot be started (then this process compiles all)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     cmd = [sys.executable, "-m", "network.warmup", np.dtype(dtype).name, "warp" if warp else "shift"]
+    if pack:
+        cmd.append("--pack")
     report = os.environ.get(REPORT_ENV)
     if report:
         cmd += ["--report", report]
@@ -191,12 +213,17 @@ def _helper_main(argv=None):
                     "kernels, into Numba's on-disk cache (the helper process of a cold start).")
     ap.add_argument("dtype", choices=("float32", "float64"))
     ap.add_argument("augment", choices=("shift", "warp"), help="the epoch's Augment: warps or not")
+    ap.add_argument("--pack", action="store_true",
+                    help="the network's layer products may be packed (kernels/packing.py may_pack)")
     ap.add_argument("--report", metavar="FILE", help="write the compile times per kernel here (JSON)")
     a = ap.parse_args(argv)
     t0, wall0 = time.perf_counter(), time.time()
     with event.install_recorder("numba:compile") as rec:
         warp = a.augment == "warp"
-        _compile(S.epoch_kernels(a.dtype, warp), HELPER)
+        kernels = S.epoch_kernels(a.dtype, warp, pack=True if a.pack else None)
+        for name in HELPER:
+            _compile(kernels, [name])
+            print(name, flush=True)
         ready = time.perf_counter() - t0
         print("ready", flush=True)
         infer = S.inference_kernels(a.dtype)

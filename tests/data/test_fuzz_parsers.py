@@ -86,7 +86,9 @@ HEADER = "label," + ",".join(f"{r}x{c}" for r in range(1, 29) for c in range(1, 
 cells = st.one_of(st.integers(-300, 300).map(str), st.sampled_from(["", " ", "nan", "inf", "1.5", "x", "1e3", "255", "0"]))
 
 
-@FUZZ
+# rows near 785 cells by design (only they can be accepted): large inputs are the point here, so
+# Hypothesis's "data too large" health check (seen failing at random) is off for this test
+@settings(FUZZ, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
 @given(rows=st.lists(st.lists(cells, min_size=780, max_size=790), min_size=1, max_size=3))
 def test_fuzzed_csv_rows_parse_or_raise_dataerror(rows):
     text = HEADER + "".join(",".join(r) + "\n" for r in rows)

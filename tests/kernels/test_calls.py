@@ -1,6 +1,12 @@
 """The epoch's kernels as first-class functions (kernels/calls.py): typed without compiling,
 compiled on first use, checked against what they really return, and refused by the epoch when
 their signature is not the one it calls with."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numba import typeof, types
@@ -12,6 +18,7 @@ from kernels import epoch as E
 from kernels import loss
 from kernels.registry import example_args
 
+ROOT = Path(__file__).resolve().parents[2]
 F32M = types.Array(types.float32, 2, "C")
 IV = types.Array(types.int64, 1, "C")
 
@@ -75,3 +82,42 @@ def test_a_read_only_input_gets_a_gather_of_its_own():
     assert got == expect
     for a, b in zip(fresh[3], args[3]):
         assert np.array_equal(a, b)
+
+
+def test_may_pack_only_where_a_layer_product_reaches_the_packing_size(monkeypatch):
+    from kernels import cpu, packing
+    monkeypatch.setitem(cpu.PACK_MIN_FLOP, 4, 1 << 25)         # as on AVX2: 32 MFLOP
+    assert packing.may_pack([784, 128, 64, 10], 64, np.float32) is None        # 12.8 MFLOP at most
+    assert packing.may_pack([784, 512, 256, 10], 64, np.float32) is True       # 51 MFLOP
+    assert packing.may_pack([784, 512, 256, 10], 16, np.float32) is None
+    monkeypatch.setitem(cpu.PACK_MIN_FLOP, 4, 0)                # as on AVX-512: never
+    assert packing.may_pack([784, 2048, 1024, 10], 1024, np.float32) is None
+
+
+def test_a_network_that_never_packs_compiles_its_layer_kernels_without_the_packed_products(tmp_path):
+    """On the AVX2 path (where float32 products pack), with an empty cache: the backward layer
+    kernels of a pack=None epoch compile no packed kernel; those of a pack=True epoch do."""
+    code = """
+import json
+import numpy as np
+from numba.core import event
+from kernels import calls as C, cpu
+from network.warmup import compile_times
+seen = {}
+for pack in (None, True):
+    calls = C.epoch_calls(np.float32, False, pack=pack)
+    with event.install_recorder("numba:compile") as rec:
+        C.resolve([calls.input_grad, calls.weight_grad])
+    seen[str(pack)] = sorted({name for name, *_ in compile_times(rec.buffer)})
+print(json.dumps({"isa": cpu.ISA, "seen": seen}))
+"""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_CPU_NAME="haswell",
+               NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+sse4.2,-avx512f")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["isa"] == "avx2"
+    packed = {"packing.nn_packed_block", "packing.tn_packed_block"}
+    assert not packed & set(out["seen"]["None"]), out["seen"]["None"]
+    assert packed <= set(out["seen"]["True"]), out["seen"]["True"]

@@ -311,30 +311,32 @@ def test_softmax_xent_grad_equals_forward_then_backward(rng, dtype):
     np.testing.assert_array_equal(dZ, dZr)
 
 
+@pytest.mark.parametrize("rows", [37, 5], ids=["threaded", "one-thread"])
 @pytest.mark.parametrize("use_shift", [False, True])
-def test_gather_rows_equals_fancy_indexing_and_shift_images(rng, use_shift):
+def test_gather_rows_equals_fancy_indexing_and_shift_images(rng, use_shift, rows):
     X = rng.random((50, 784)).astype(np.float32)
-    idx = rng.permutation(50)[:37]
+    idx = rng.permutation(50)[:rows]                # 37 x 784 rows: threaded; 5: one thread
     sr, sc = rng.integers(-3, 4, 50), rng.integers(-3, 4, 50)
-    out = garbage((37, 784), np.float32)
+    out = garbage((rows, 784), np.float32)
     K.gather_rows(X, idx, sr, sc, use_shift, out)
     ref = X[idx]
     if use_shift:
-        ref = garbage((37, 784), np.float32)
+        ref = garbage((rows, 784), np.float32)
         K.shift_images(X[idx], sr[idx], sc[idx], ref)
     np.testing.assert_array_equal(out, ref)
 
 
+@pytest.mark.parametrize("rows", [90, 6], ids=["threaded", "one-thread"])
 @pytest.mark.parametrize("elastic", [False, True])
-def test_gather_warp_equals_augment_images_on_the_gathered_rows(rng, elastic, dtype=np.float32):
+def test_gather_warp_equals_augment_images_on_the_gathered_rows(rng, elastic, rows, dtype=np.float32):
     from kernels.elastic import field_bank
     from kernels.warp import augment_images
     X = rng.random((120, 784)).astype(dtype)
-    idx = rng.permutation(120)[:90]                  # 90 x 784 rows: the threaded path
+    idx = rng.permutation(120)[:rows]                # 90 x 784 rows: threaded; 6: one thread
     fields = field_bank(3, 8 if elastic else 0)
-    out = garbage((90, 784), dtype)
+    out = garbage((rows, 784), dtype)
     K.gather_warp(X, idx, np.uint64(11), np.int64(5000), 10.0, 0.1, 0.15, np.int64(2), fields, out)
-    ref = garbage((90, 784), dtype)
+    ref = garbage((rows, 784), dtype)
     augment_images(X[idx], np.uint64(11), 5000 + idx, 10.0, 0.1, 0.15, 2, fields, ref)
     np.testing.assert_array_equal(out, ref)
     assert not np.array_equal(out, X[idx])          # it did warp
@@ -414,8 +416,8 @@ CHECKS = {
     "bias_grad_step": lambda rng, dt: test_bias_grad_step_equals_bias_backward_then_update(rng, "adam"),
     "optimizer_step": lambda rng, dt: test_optimizer_step_equals_the_plain_updates(rng, "adam", dt, 1e-3),
     "softmax_xent_grad": lambda rng, dt: test_softmax_xent_grad_equals_forward_then_backward(rng, dt),
-    "gather_rows": lambda rng, dt: test_gather_rows_equals_fancy_indexing_and_shift_images(rng, True),
-    "gather_warp": lambda rng, dt: test_gather_warp_equals_augment_images_on_the_gathered_rows(rng, True, dt),
+    "gather_rows": lambda rng, dt: test_gather_rows_equals_fancy_indexing_and_shift_images(rng, True, 37),
+    "gather_warp": lambda rng, dt: test_gather_warp_equals_augment_images_on_the_gathered_rows(rng, True, 90, dt),
 }
 
 

@@ -109,7 +109,7 @@ def test_a_failed_helper_leaves_this_process_to_compile_its_share(tmp_path, help
         import subprocess, time
         warmup.READY_TIMEOUT = 2.0
         started = []
-        def fake(dtype, warp):
+        def fake(dtype, warp, pack):
             started.append(subprocess.Popen([sys.executable, "-c", %r], stdout=subprocess.PIPE, text=True))
             return started[-1]
         warmup._start_helper = fake
