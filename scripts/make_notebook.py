@@ -140,7 +140,8 @@ show("run_agreement.png", 700); show("avx2/run_agreement.png", 700); show("avx2/
               f"{float(r['kernel_gflops']):6.1f} GFLOP/s, np.dot {float(r['numpy_gflops']):6.1f}: x{float(r['speedup_vs_numpy']):.2f}")"""),
     ("md", "The same epoch on another machine of this kind, an Intel Xeon (Ice Lake, AVX-512), on both paths "
            "(`results/xeon/`, `results/xeon/avx2/`; its products called one at a time are in the list above), "
-           "and its cold start on two processes (`results/xeon/startup/`, `results/xeon/avx2/startup/`). "
+           "and its cold start on two processes, the epoch calling its kernels by address (`results/xeon/startup/`, "
+           "`results/xeon/avx2/startup/`). "
            "Printed rather than drawn, to keep this notebook small: the figures are `plots/xeon/`."),
     ("code", """for sub in ("xeon", "xeon/avx2"):
     for r in read_csv(R / sub / "epoch_benchmark.csv"):
