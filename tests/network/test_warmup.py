@@ -11,9 +11,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from network.warmup import HELPER
+from kernels import signatures as S
+from network.warmup import HELPER, LAST
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,6 +135,13 @@ def test_a_warm_cache_starts_no_helper(tmp_path):
         print(json.dumps({"spent": warmup.precompile_epoch(args, np.float32, warp=False)}))
     """, tmp_path)
     assert out["spent"] == 0.0
+
+
+@pytest.mark.parametrize("warp", [False, True])
+def test_each_helper_share_is_listed_and_starts_with_what_last_waits_for(warp):
+    listed = set(S.epoch_kernels(np.float32, warp))
+    assert set(HELPER) <= listed and LAST[0] in listed and LAST[0] not in HELPER
+    assert HELPER[0] == LAST[1]                # reported first: this process's LAST waits for it
 
 
 def test_the_helper_command_line(tmp_path):
