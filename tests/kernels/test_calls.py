@@ -121,3 +121,34 @@ print(json.dumps({"isa": cpu.ISA, "seen": seen}))
     packed = {"packing.nn_packed_block", "packing.tn_packed_block"}
     assert not packed & set(out["seen"]["None"]), out["seen"]["None"]
     assert packed <= set(out["seen"]["True"]), out["seen"]["True"]
+
+
+def test_a_wide_network_trains_through_the_packed_layer_kernels_on_avx2(tmp_path):
+    """On the AVX2 path a 784-512-10 network at batch 64 reaches the packing size (51 MFLOP per
+    layer-1 product): its epoch is compiled with pack=True, and trains as the readable loop does
+    (float32 tolerance, as tests/network/test_epoch.py)."""
+    code = """
+import json
+import numpy as np
+from kernels import cpu
+from network.engine import epoch_inputs
+from network.model import NeuralNetwork
+rng = np.random.default_rng(0)
+X, y = rng.random((192, 784), dtype=np.float32), rng.integers(0, 10, 192)
+fast, ref = (NeuralNetwork([784, 512, 10], seed=3, optimizer="momentum") for _ in range(2))
+pack = epoch_inputs(fast, X, y, 64, np.full(3, 0.05), np.arange(192))[2].pack
+lf = fast.train_epoch(X, y, batch_size=64, learning_rate=0.05)
+lr = ref.train_epoch_reference(X, y, batch_size=64, learning_rate=0.05)
+close = [bool(np.allclose(a, b, rtol=2e-3, atol=2e-5)) for a, b in zip(fast.weights + fast.biases, ref.weights + ref.biases)]
+moved = bool(np.max(np.abs(fast.weights[0] - NeuralNetwork([784, 512, 10], seed=3).weights[0])) > 0)
+print(json.dumps({"isa": cpu.ISA, "pack": pack, "losses": [lf, lr], "close": close, "moved": moved}))
+"""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_CPU_NAME="haswell",
+               NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+sse4.2,-avx512f")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["isa"] == "avx2" and out["pack"] is True and out["moved"]
+    assert out["close"] == [True] * 4, out
+    np.testing.assert_allclose(*out["losses"], rtol=1e-5)
