@@ -119,8 +119,8 @@ def _gather_batch_typed(X, idx, aug, Xb, gather):
 def train_epoch_compiled(data, aug, net, P, opt, step, dropout_calls, b0, b1, k):
     """Run mini-batches b0..b1-1 of an epoch (all of it: 0, n_batches), updating the parameter
     arrays P in place (Data, Augment, Net, Params, Optim, and k the Calls: the named tuples
-    above). step: optimizer
-    steps taken so far (Adam's t); dropout_calls: the model's dropout counter.
+    above). step: optimizer steps taken so far (Adam's t); dropout_calls: the model's dropout
+    counter.
 
     Returns (sum over the batches run of loss * batch rows, step, dropout_calls, loss of the last
     batch); the gradients of the last batch are left in P.dw, P.db. Running an epoch in several
