@@ -14,8 +14,8 @@ ret(*args), known without compiling, so the epoch can be typed and looked up in 
 any kernel is compiled; the kernel itself is compiled (or loaded) the first time its address is
 asked for. A call through the address is a plain C call: an error raised inside the kernel is
 not propagated to the epoch (Numba prints its traceback and the call returns zero). So only
-kernels that cannot raise are called this way: the epoch calls the layer kernels after their shape checks, and
-builds every shape from the one layout.
+kernels that cannot raise are called this way: the epoch calls the layer kernels after their
+shape checks, and builds every shape from the one layout.
 """
 import numba.experimental.function_type  # noqa: F401  (registers how Numba types a Compiled)
 import numpy as np

@@ -61,7 +61,7 @@ def linear_act_forward(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
 def _linear_act(H, WT, b, act, Z, Aout, p_drop, seed, mask, D):
     """linear_act_forward after its checks (the epoch calls this): threads split the units in
     panels if the product is large enough (_threads_for), else one thread does all of it. One
-    compiled kernel for both: the epoch links it, not a second copy of the one-thread branch."""
+    compiled kernel holds both branches; the epoch calls it by address (kernels/calls.py)."""
     N, K = H.shape
     M = WT.shape[0]
     if _threads_for(N, K, M):

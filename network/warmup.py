@@ -12,8 +12,8 @@ cache. While the first epoch runs, the helper compiles the kernels evaluation an
 not compile (it failed or hangs) is compiled here when its address is first needed.
 
 The helper writes each kernel's name on its standard output once it is in the cache, "ready" when
-its whole share is, then "done" and, with --report FILE, its compile times per kernel and the timeline of its
-compilations in FILE (JSON), for the benchmark (profiling/startup.py).
+its whole share is, then "done" and, with --report FILE, its compile times per kernel and the
+timeline of its compilations in FILE (JSON), for the benchmark (profiling/startup.py).
 """
 import argparse
 import atexit
@@ -135,7 +135,7 @@ def _start_helper(dtype, warp, pack):
         cmd += ["--report", report]
     try:
         proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
+                                stderr=subprocess.DEVNULL)   # bytes: _wait reads the pipe itself
     except OSError:
         return None
     _helpers[:] = [p for p in _helpers if p.poll() is None] + [proc]

@@ -132,3 +132,4 @@ def plot_startup(timeline, first_epoch_s, helper_ready_s, path):
     ax.set_title("cold start: compiling on two processes (network/warmup.py)")
     ax.grid(alpha=0.3, axis="x")
     save_figure(fig, path)
+    plt.close(fig)

@@ -3,11 +3,33 @@
     numerical_gradient(f, x, eps)   float64 central finite differences (seed hint 2)
     assert_gradients_close(a, n)    |a - n| < atol  or  |a - n| / max(|a|, |n|) < rtol, entrywise
     dot_error_bound(A, B, dtype)    rigorous bound on the rounding error of A @ B in `dtype`
+    run_json(code, cache_dir, ...)  run code in a fresh interpreter; the JSON of its last line
+    AVX2_ENV                        the environment that holds Numba to the AVX2 path
 
 Import them in a test module with `from helpers import ...` (pytest puts tests/, the directory of
 conftest.py, on sys.path).
 """
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+AVX2_ENV = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+avx,+avx2,+fma,+sse4.2,-avx512f"}
+"""Numba compiles for Haswell (AVX2, FMA) without AVX-512: the AVX2 path on an AVX-512 host."""
+
+
+def run_json(code, cache_dir, timeout=600, **env):
+    """Run `code` in a fresh interpreter at the project root with NUMBA_CACHE_DIR=cache_dir (and
+    `env` on top of os.environ); it must exit 0. Returns the JSON of its last line of output."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), **env)
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=timeout)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def numerical_gradient(f, x, eps=1e-6):

@@ -1,12 +1,6 @@
 """The epoch's kernels as first-class functions (kernels/calls.py): typed without compiling,
 compiled on first use, checked against what they really return, and refused by the epoch when
 their signature is not the one it calls with."""
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from numba import typeof, types
@@ -17,8 +11,8 @@ from kernels import calls as C
 from kernels import epoch as E
 from kernels import loss
 from kernels.registry import example_args
+from helpers import AVX2_ENV, run_json
 
-ROOT = Path(__file__).resolve().parents[2]
 F32M = types.Array(types.float32, 2, "C")
 IV = types.Array(types.int64, 1, "C")
 
@@ -111,12 +105,7 @@ for pack in (None, True):
     seen[str(pack)] = sorted({name for name, *_ in compile_times(rec.buffer)})
 print(json.dumps({"isa": cpu.ISA, "seen": seen}))
 """
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_CPU_NAME="haswell",
-               NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+sse4.2,-avx512f")
-    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out = run_json(code, tmp_path, **AVX2_ENV)
     assert out["isa"] == "avx2"
     packed = {"packing.nn_packed_block", "packing.tn_packed_block"}
     assert not packed & set(out["seen"]["None"]), out["seen"]["None"]
@@ -143,12 +132,7 @@ close = [bool(np.allclose(a, b, rtol=2e-3, atol=2e-5)) for a, b in zip(fast.weig
 moved = bool(np.max(np.abs(fast.weights[0] - NeuralNetwork([784, 512, 10], seed=3).weights[0])) > 0)
 print(json.dumps({"isa": cpu.ISA, "pack": pack, "losses": [lf, lr], "close": close, "moved": moved}))
 """
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_CPU_NAME="haswell",
-               NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+sse4.2,-avx512f")
-    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=900)
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out = run_json(code, tmp_path, timeout=900, **AVX2_ENV)
     assert out["isa"] == "avx2" and out["pack"] is True and out["moved"]
     assert out["close"] == [True] * 4, out
     np.testing.assert_allclose(*out["losses"], rtol=1e-5)

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import kernels
+from helpers import AVX2_ENV
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KDIR = os.path.join(ROOT, "kernels")
@@ -255,7 +256,7 @@ def test_avx512_hosts_compile_with_full_width_vectors_unless_the_user_named_the_
     if host512:
         assert isa == "avx512" and fma_zmm > 0 and fma_ymm == 0, (fma_zmm, fma_ymm)
     # the user's features win: the haswell path (AVX2) is built as named, with no flag of ours
-    env.update(NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+sse4.2,-avx512f")
+    env.update(AVX2_ENV)
     res = subprocess.run([sys.executable, "-c", textwrap.dedent(_WIDE)], cwd=ROOT, capture_output=True,
                          text=True, env=env)
     assert res.returncode == 0, res.stderr

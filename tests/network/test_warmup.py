@@ -5,19 +5,16 @@ directory), so the epoch is really cold there, and compiles for about 10-20 s.
 """
 import json
 import math
-import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import ROOT, run_json
 from kernels import signatures as S
 from network.warmup import HELPER, LAST
-
-ROOT = Path(__file__).resolve().parents[2]
 
 _SETUP = """
 import json, sys
@@ -45,11 +42,7 @@ def compiled_names(rec):
 
 
 def _run(code, tmp_path, **env):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), **env)
-    res = subprocess.run([sys.executable, "-c", _SETUP + textwrap.dedent(code)], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_json(_SETUP + textwrap.dedent(code), tmp_path / "cache", **env)
 
 
 @pytest.mark.parametrize("warp", [False, True])
